@@ -1,0 +1,67 @@
+# auth-backend developer commands. Everything installs itself into the project folder:
+# .tools/ holds the pinned uv, .venv/ the locked dependencies. No root needed.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+VENV := .venv
+UV := $(TOOLS)/bin/uv
+BIN := $(VENV)/bin
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
+
+.PHONY: help install dev run test check lint format typecheck check-models check-lock generate lock pytest clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.installed: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $@
+
+install: $(VENV)/.installed ## Create .venv with the locked dependencies
+
+dev: install ## Serve on $$HOST:$$PORT (default 127.0.0.1:8080) with reload
+	$(BIN)/python -m auth_backend --reload
+
+run: install ## Serve without reload, as the container does
+	$(BIN)/python -m auth_backend
+
+test: install check pytest ## Everything CI runs: lint, types, drift checks, tests
+
+check: lint typecheck check-models check-lock ## Static checks only
+
+lint: install ## ruff lint and format check
+	$(BIN)/ruff check src tests scripts
+	$(BIN)/ruff format --check src tests scripts
+
+format: install ## Apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix src tests scripts
+	$(BIN)/ruff format src tests scripts
+
+typecheck: install ## mypy --strict on src/
+	$(BIN)/mypy src
+
+generate: install ## Regenerate the Pydantic models from openapi/openapi.yaml
+	$(BIN)/python scripts/generate_models.py
+
+check-models: install ## Fail when the committed models drift from the contract
+	$(BIN)/python scripts/generate_models.py --check
+
+check-lock: $(UV) ## Fail when uv.lock is out of date with pyproject.toml
+	$(UV) lock --check
+
+lock: $(UV) ## Re-resolve uv.lock after editing dependencies
+	$(UV) lock
+
+pytest: install ## The test suite
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+clean: ## Remove the environments and caches
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,240 @@
+# GENERATED from openapi/openapi.yaml by datamodel-code-generator. DO NOT EDIT.
+# Regenerate with `make generate`; `make check` fails when this file drifts from the contract.
+
+from __future__ import annotations
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, RootModel
+from typing import Annotated, Literal
+from uuid import UUID
+
+
+class LoginRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    email: Annotated[EmailStr, Field(examples=["ada@example.com"], max_length=255)]
+    password: Annotated[str, Field(examples=["correct horse battery staple"])]
+
+
+class PasswordGrantForm(BaseModel):
+    """
+    The OAuth2 resource-owner password form (RFC 6749 section 4.3.2).
+    """
+
+    grant_type: Literal["password"] | None = None
+    """
+    Optional; when present it must be `password`.
+    """
+    username: Annotated[EmailStr, Field(examples=["ada@example.com"], max_length=255)]
+    """
+    The user's email address.
+    """
+    password: Annotated[str, Field(examples=["correct horse battery staple"])]
+    scope: str | None = None
+    """
+    Accepted for compatibility and ignored.
+    """
+    client_id: str | None = None
+    """
+    Accepted for compatibility and ignored.
+    """
+    client_secret: str | None = None
+    """
+    Accepted for compatibility and ignored.
+    """
+
+
+class Metadata(BaseModel):
+    """
+    Free-form JSON object.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+
+
+class User(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    id: Annotated[UUID, Field(examples=["0b6a1c1e-8f5e-4a0e-9a57-3c1f0e1d2b3c"])]
+    email: Annotated[str, Field(examples=["ada@example.com"])]
+    """
+    The normalised email address (empty for phone-only Supabase users).
+    """
+    role: Annotated[str, Field(examples=["authenticated"])]
+    aud: Annotated[str, Field(examples=["authenticated"])]
+    email_confirmed_at: Annotated[AwareDatetime | None, Field(...)]
+    created_at: Annotated[AwareDatetime | None, Field(...)]
+    """
+    Null when the user was read from a token, which does not carry it.
+    """
+    updated_at: Annotated[AwareDatetime | None, Field(...)]
+    """
+    Null when the user was read from a token, which does not carry it.
+    """
+    last_sign_in_at: Annotated[AwareDatetime | None, Field(...)]
+    user_metadata: Metadata
+    app_metadata: Metadata
+
+
+class TokenResponse(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    access_token: str
+    """
+    A JWT to send as `Authorization: Bearer <access_token>`.
+    """
+    token_type: Literal["bearer"]
+    expires_in: Annotated[int, Field(examples=[3600], ge=1)]
+    """
+    Seconds until the access token expires.
+    """
+    expires_at: Annotated[int, Field(examples=[1767225600])]
+    """
+    When the access token expires, in Unix seconds.
+    """
+    refresh_token: str
+    """
+    An opaque token; keep it secret.
+    """
+    user: User
+
+
+class Health(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    status: Literal["ok"]
+
+
+class JsonWebKey(BaseModel):
+    """
+    A public JSON Web Key (RFC 7517); EC keys carry crv/x/y, RSA keys n/e.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    kty: Annotated[str, Field(examples=["EC"])]
+    kid: str | None = None
+    alg: Annotated[str | None, Field(examples=["ES256"])] = None
+    use: Annotated[str | None, Field(examples=["sig"])] = None
+    key_ops: list[str] | None = None
+    crv: str | None = None
+    x: str | None = None
+    y: str | None = None
+    n: str | None = None
+    e: str | None = None
+
+
+class FieldError(BaseModel):
+    field: Annotated[str, Field(examples=["body.email"])]
+    """
+    Where the problem is, as a dotted path (`body.email`).
+    """
+    message: Annotated[str, Field(examples=["value is not a valid email address"])]
+
+
+class ProblemCode(
+    RootModel[
+        Literal[
+            "validation_failed",
+            "weak_password",
+            "email_exists",
+            "invalid_credentials",
+            "invalid_token",
+            "email_not_confirmed",
+            "user_banned",
+            "not_found",
+            "method_not_allowed",
+            "payload_too_large",
+            "unsupported_media_type",
+            "provider_error",
+            "provider_unavailable",
+            "provider_misconfigured",
+            "internal_error",
+        ]
+    ]
+):
+    root: Literal[
+        "validation_failed",
+        "weak_password",
+        "email_exists",
+        "invalid_credentials",
+        "invalid_token",
+        "email_not_confirmed",
+        "user_banned",
+        "not_found",
+        "method_not_allowed",
+        "payload_too_large",
+        "unsupported_media_type",
+        "provider_error",
+        "provider_unavailable",
+        "provider_misconfigured",
+        "internal_error",
+    ]
+    """
+    A stable, machine-readable code:
+    `validation_failed` (400, the request does not match the contract),
+    `weak_password` (400), `email_exists` (409), `invalid_credentials` (401),
+    `invalid_token` (401), `email_not_confirmed` (403), `user_banned` (403),
+    `not_found` (404), `method_not_allowed` (405), `payload_too_large` (413),
+    `unsupported_media_type` (415), `provider_error` (502, the identity provider failed),
+    `provider_unavailable` (503, it could not be reached),
+    `provider_misconfigured` (503, it rejected this service's own credentials),
+    `internal_error` (500, a bug of ours).
+
+    """
+
+
+class SignUpRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    email: Annotated[EmailStr, Field(examples=["ada@example.com"], max_length=255)]
+    """
+    The user's email address; unique regardless of case.
+    """
+    password: Annotated[str, Field(examples=["correct horse battery staple"])]
+    """
+    At least 8 characters and at most 72 bytes of UTF-8 after NFKC normalisation;
+    anything else is refused with `weak_password`.
+
+    """
+    user_metadata: Metadata | None = None
+
+
+class JsonWebKeySet(BaseModel):
+    keys: list[JsonWebKey]
+
+
+class Problem(BaseModel):
+    """
+    An RFC 9457 problem detail.
+    """
+
+    type: Annotated[str, Field(examples=["urn:auth-backend:problem:validation_failed"])]
+    """
+    A URI that identifies the problem type; one per `code`.
+    """
+    title: Annotated[str, Field(examples=["Request validation failed"])]
+    """
+    A short summary of the problem type.
+    """
+    status: Annotated[int, Field(examples=[400], ge=400, le=599)]
+    detail: str
+    """
+    What went wrong with this request, for people.
+    """
+    code: ProblemCode
+    request_id: str
+    """
+    The request's id, also in the `X-Request-ID` header.
+    """
+    errors: list[FieldError] | None = None
+    """
+    Field problems, for `validation_failed`.
+    """

@@ -1,0 +1,115 @@
+"""Pure ASGI middleware: request ids, response headers and the body size limit.
+
+Pure ASGI rather than BaseHTTPMiddleware: it adds no task or stream per request, which
+keeps the hot path (`/me`, `/health`) close to bare Starlette.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from auth_backend.api.problems import PROBLEM_MEDIA_TYPE, problem_body
+from auth_backend.errors import PayloadTooLarge
+
+REQUEST_ID_HEADER = b"x-request-id"
+MAX_BODY_BYTES = 1024 * 1024
+# A caller's id is kept only if it is short and plain, so it is safe to log and echo.
+_ACCEPTABLE_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
+_ALWAYS = [(b"x-content-type-options", b"nosniff")]
+
+
+class RequestContextMiddleware:
+    """Gives each request an id (the caller's X-Request-ID or a new one) and common headers."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _request_id(scope)
+        scope.setdefault("state", {})["request_id"] = request_id
+        extra_headers = [*_ALWAYS, (REQUEST_ID_HEADER, request_id.encode())]
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *extra_headers]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == REQUEST_ID_HEADER and _ACCEPTABLE_REQUEST_ID.match(value):
+            return str(value.decode())
+    return uuid.uuid4().hex
+
+
+class BodySizeLimitMiddleware:
+    """413 for bodies over the limit, decided on Content-Length or while streaming."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+                await self._reject(scope, send)
+                return
+
+        received = 0
+        response_started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _BodyTooLargeError()
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _BodyTooLargeError:
+            if response_started:
+                raise
+            await self._reject(scope, send)
+
+    async def _reject(self, scope: Scope, send: Send) -> None:
+        request_id = str(scope.get("state", {}).get("request_id", ""))
+        body = problem_body(
+            PayloadTooLarge(f"The request body must not exceed {self.max_bytes} bytes."), request_id
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": PayloadTooLarge.status,
+                "headers": [
+                    (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+                    (b"content-length", str(len(body)).encode()),
+                    # The rest of the body is not read, so the connection cannot be reused.
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+class _BodyTooLargeError(Exception):
+    pass

@@ -1,0 +1,45 @@
+"""The authentication flow between the API and a provider.
+
+Inputs are normalised here, once, so that both providers see the same email and password
+for the same person, and bearer tokens are extracted and verified here for every route
+that needs a user.
+"""
+
+from __future__ import annotations
+
+from auth_backend.domain import AccessClaims, Credentials, JsonObject, NewAccount
+from auth_backend.errors import InvalidToken, MissingToken
+from auth_backend.providers.base import IdentityProvider
+from auth_backend.security.passwords import check_password_policy, normalize_password
+
+
+def normalize_email(email: str) -> str:
+    # Addresses are unique regardless of case, as in Supabase, which lower-cases them.
+    return email.strip().lower()
+
+
+def new_account(email: str, password: str, user_metadata: JsonObject | None) -> NewAccount:
+    normalized = normalize_password(password)
+    check_password_policy(normalized)
+    return NewAccount(
+        email=normalize_email(email), password=normalized, user_metadata=user_metadata or {}
+    )
+
+
+def credentials(email: str, password: str) -> Credentials:
+    return Credentials(email=normalize_email(email), password=normalize_password(password))
+
+
+def bearer_token(authorization: str | None) -> str:
+    """The token of an `Authorization: Bearer <token>` header (RFC 6750 section 2.1)."""
+    if not authorization:
+        raise MissingToken()
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or " " in token:
+        raise InvalidToken("The Authorization header must be 'Bearer <token>'.")
+    return token
+
+
+async def authenticate(provider: IdentityProvider, authorization: str | None) -> AccessClaims:
+    return await provider.verify_access_token(bearer_token(authorization))

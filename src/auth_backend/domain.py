@@ -1,0 +1,85 @@
+"""Provider-neutral domain objects. Providers return these; only `api/` maps them to the wire."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+JsonObject = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class UserAccount:
+    id: UUID
+    email: str
+    role: str
+    aud: str
+    email_confirmed_at: datetime | None
+    created_at: datetime | None
+    updated_at: datetime | None
+    last_sign_in_at: datetime | None
+    user_metadata: JsonObject = field(default_factory=dict)
+    app_metadata: JsonObject = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class NewAccount:
+    """A validated signup: normalised email, policy-checked password."""
+
+    email: str
+    password: str
+    user_metadata: JsonObject
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    email: str
+    password: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClientContext:
+    """What we know about the end user's request, for providers that rate-limit or audit."""
+
+    ip: str | None
+    user_agent: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenGrant:
+    access_token: str
+    expires_in: int
+    expires_at: int
+    refresh_token: str
+    user: UserAccount
+
+
+@dataclass(frozen=True, slots=True)
+class AccessClaims:
+    """The verified claims of an access token that the service relies on."""
+
+    subject: UUID
+    email: str
+    role: str
+    audience: str
+    session_id: str | None
+    expires_at: int
+    user_metadata: JsonObject
+    app_metadata: JsonObject
+
+    def to_account(self) -> UserAccount:
+        # Tokens carry no timestamps (Supabase's don't either), so those stay unknown.
+        return UserAccount(
+            id=self.subject,
+            email=self.email,
+            role=self.role,
+            aud=self.audience,
+            email_confirmed_at=None,
+            created_at=None,
+            updated_at=None,
+            last_sign_in_at=None,
+            user_metadata=self.user_metadata,
+            app_metadata=self.app_metadata,
+        )

@@ -1,0 +1,211 @@
+"""The error vocabulary: one exception type per problem, each with a stable code.
+
+Providers and the domain raise these; `api.problems` turns them into RFC 9457 responses. The
+codes are the `ProblemCode` enum of the contract, and a test keeps the two identical.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+
+@dataclass(frozen=True, slots=True)
+class FieldProblem:
+    field: str
+    message: str
+
+
+class ServiceError(Exception):
+    """Base of every error a client may see. `detail` is shown to the client verbatim."""
+
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
+    title: ClassVar[str] = "Internal error"
+
+    def __init__(self, detail: str | None = None) -> None:
+        self.detail = detail or self.default_detail()
+        super().__init__(self.detail)
+
+    @classmethod
+    def default_detail(cls) -> str:
+        return cls.title + "."
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+
+class ValidationFailed(ServiceError):
+    status = 400
+    code = "validation_failed"
+    title = "Request validation failed"
+
+    def __init__(self, detail: str | None = None, errors: list[FieldProblem] | None = None) -> None:
+        super().__init__(detail or "The request does not match the contract.")
+        self.errors = errors or []
+
+
+class WeakPassword(ServiceError):
+    status = 400
+    code = "weak_password"
+    title = "Password too weak"
+
+
+class EmailExists(ServiceError):
+    status = 409
+    code = "email_exists"
+    title = "Email already registered"
+
+    @classmethod
+    def default_detail(cls) -> str:
+        return "An account with this email address already exists."
+
+
+class InvalidCredentials(ServiceError):
+    status = 401
+    code = "invalid_credentials"
+    title = "Invalid credentials"
+
+    @classmethod
+    def default_detail(cls) -> str:
+        # One message for unknown email and wrong password, so neither is revealed.
+        return "The email address or password is incorrect."
+
+
+class InvalidToken(ServiceError):
+    status = 401
+    code = "invalid_token"
+    title = "Invalid token"
+
+    @classmethod
+    def default_detail(cls) -> str:
+        return "The access token is missing, malformed, expired or not valid here."
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+
+
+class MissingToken(InvalidToken):
+    """No credentials at all: RFC 6750 section 3.1 says to send no error code then."""
+
+    @classmethod
+    def default_detail(cls) -> str:
+        return "Send an access token as 'Authorization: Bearer <token>'."
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": "Bearer"}
+
+
+class EmailNotConfirmed(ServiceError):
+    status = 403
+    code = "email_not_confirmed"
+    title = "Email not confirmed"
+
+    @classmethod
+    def default_detail(cls) -> str:
+        return "Confirm the email address before logging in."
+
+
+class UserBanned(ServiceError):
+    status = 403
+    code = "user_banned"
+    title = "User banned"
+
+    @classmethod
+    def default_detail(cls) -> str:
+        return "This account is not allowed to log in."
+
+
+class NotFound(ServiceError):
+    status = 404
+    code = "not_found"
+    title = "Not found"
+
+    @classmethod
+    def default_detail(cls) -> str:
+        return "There is no such resource."
+
+
+class MethodNotAllowed(ServiceError):
+    status = 405
+    code = "method_not_allowed"
+    title = "Method not allowed"
+
+    def __init__(self, allowed: str, detail: str | None = None) -> None:
+        super().__init__(detail or "This method is not allowed here.")
+        self.allowed = allowed
+
+    def headers(self) -> dict[str, str]:
+        return {"Allow": self.allowed} if self.allowed else {}
+
+
+class PayloadTooLarge(ServiceError):
+    status = 413
+    code = "payload_too_large"
+    title = "Payload too large"
+
+
+class UnsupportedMediaType(ServiceError):
+    status = 415
+    code = "unsupported_media_type"
+    title = "Unsupported media type"
+
+
+class ProviderError(ServiceError):
+    status = 502
+    code = "provider_error"
+    title = "Identity provider error"
+
+    @classmethod
+    def default_detail(cls) -> str:
+        return "The identity provider failed to handle the request."
+
+
+class ProviderUnavailable(ServiceError):
+    status = 503
+    code = "provider_unavailable"
+    title = "Identity provider unavailable"
+
+    @classmethod
+    def default_detail(cls) -> str:
+        return "The identity provider could not be reached."
+
+
+class ProviderMisconfigured(ServiceError):
+    status = 503
+    code = "provider_misconfigured"
+    title = "Identity provider misconfigured"
+
+    @classmethod
+    def default_detail(cls) -> str:
+        # The operator must act, not the caller: say nothing about which credential failed.
+        return "The identity service is misconfigured; its operators have been alerted."
+
+
+class InternalError(ServiceError):
+    status = 500
+    code = "internal_error"
+    title = "Internal error"
+
+    @classmethod
+    def default_detail(cls) -> str:
+        return "Something went wrong on our side."
+
+
+ALL_ERRORS: tuple[type[ServiceError], ...] = (
+    ValidationFailed,
+    WeakPassword,
+    EmailExists,
+    InvalidCredentials,
+    InvalidToken,
+    EmailNotConfirmed,
+    UserBanned,
+    NotFound,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ProviderError,
+    ProviderUnavailable,
+    ProviderMisconfigured,
+    InternalError,
+)

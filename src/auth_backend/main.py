@@ -1,0 +1,74 @@
+"""The application factory, and the ASGI `app` that uvicorn imports.
+
+Nothing happens at import time: `create_app` builds everything from the settings it is given,
+and the lifespan opens and closes the provider's connections.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from auth_backend.api import auth_routes, operations_routes
+from auth_backend.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from auth_backend.api.problems import install_problem_handlers
+from auth_backend.contract import load_contract
+from auth_backend.providers.base import IdentityProvider
+from auth_backend.providers.factory import build_provider
+from auth_backend.settings import Settings
+
+logger = logging.getLogger("auth_backend")
+
+
+def create_app(
+    settings: Settings | None = None, provider: IdentityProvider | None = None
+) -> FastAPI:
+    settings = settings or Settings()
+    provider = provider or build_provider(settings)
+    contract = load_contract()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await provider.start()
+        logger.info(
+            "auth-backend ready: provider=%s store=%s",
+            provider.name,
+            settings.database_url_for_logs if provider.name == "local" else "-",
+        )
+        try:
+            yield
+        finally:
+            await provider.aclose()
+
+    app = FastAPI(
+        title=contract["info"]["title"],
+        version=contract["info"]["version"],
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url="/redoc",
+        swagger_ui_parameters={"persistAuthorization": True},
+    )
+    app.state.provider = provider
+    app.state.settings = settings
+    # Serve the hand-written contract, not one derived from the routes.
+    app.openapi = lambda: contract  # type: ignore[method-assign]
+
+    app.include_router(auth_routes.router)
+    app.include_router(operations_routes.router)
+    install_problem_handlers(app)
+    # Added last = outermost: the request id exists before anything else can fail.
+    app.add_middleware(BodySizeLimitMiddleware)
+    app.add_middleware(RequestContextMiddleware)
+    return app
+
+
+def __getattr__(name: str) -> Any:
+    # `uvicorn auth_backend.main:app` works without building an app at import time.
+    if name == "app":
+        return create_app()
+    raise AttributeError(name)

@@ -1,0 +1,218 @@
+"""The local provider's persistence: an async SQLAlchemy store on SQLite or PostgreSQL."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from auth_backend.domain import JsonObject, UserAccount
+from auth_backend.errors import EmailExists
+from auth_backend.providers.schema import refresh_tokens, sessions, signing_keys, users
+
+# Any constant works; it only has to be the same for every replica that migrates.
+_MIGRATION_LOCK_ID = 0x6175_7468  # "auth"
+DEFAULT_ROLE = "authenticated"
+DEFAULT_AUDIENCE = "authenticated"
+
+
+def create_engine(database_url: str) -> AsyncEngine:
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:":
+            Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, connect_args={"timeout": 30})
+        event.listen(engine.sync_engine, "connect", _tune_sqlite)
+        return engine
+    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets readers and one writer work at once; foreign keys are off by default in SQLite.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _alembic_config(connection: Connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", "auth_backend:migrations")
+    config.attributes["connection"] = connection
+    return config
+
+
+def _upgrade(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        # Replicas starting together must not run the same migration twice.
+        connection.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
+    command.upgrade(_alembic_config(connection), "head")
+
+
+async def migrate(engine: AsyncEngine) -> None:
+    async with engine.begin() as connection:
+        await connection.run_sync(_upgrade)
+
+
+def hash_refresh_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredUser:
+    account: UserAccount
+    password_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSigningKey:
+    kid: str
+    algorithm: str
+    private_jwk: dict[str, Any]
+    created_at: datetime
+
+
+def _account(row: sa.Row[Any]) -> UserAccount:
+    return UserAccount(
+        id=row.id,
+        email=row.email,
+        role=row.role,
+        aud=row.aud,
+        email_confirmed_at=row.email_confirmed_at,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        last_sign_in_at=row.last_sign_in_at,
+        user_metadata=dict(row.user_metadata),
+        app_metadata=dict(row.app_metadata),
+    )
+
+
+class Store:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def create_user(
+        self, *, email: str, password_hash: str, user_metadata: JsonObject, now: datetime
+    ) -> UserAccount:
+        account = UserAccount(
+            id=uuid4(),
+            email=email,
+            role=DEFAULT_ROLE,
+            aud=DEFAULT_AUDIENCE,
+            # The local provider sends no mail, so there is nothing to confirm with.
+            email_confirmed_at=now,
+            created_at=now,
+            updated_at=now,
+            last_sign_in_at=None,
+            user_metadata=user_metadata,
+            app_metadata={"provider": "email", "providers": ["email"]},
+        )
+        try:
+            async with self.engine.begin() as connection:
+                await connection.execute(
+                    users.insert().values(password_hash=password_hash, **asdict(account))
+                )
+        except IntegrityError:
+            raise EmailExists() from None
+        return account
+
+    async def find_user_by_email(self, email: str) -> StoredUser | None:
+        async with self.engine.connect() as connection:
+            result = await connection.execute(sa.select(users).where(users.c.email == email))
+            row = result.first()
+        if row is None:
+            return None
+        return StoredUser(account=_account(row), password_hash=row.password_hash)
+
+    async def start_session(
+        self,
+        *,
+        user: UserAccount,
+        refresh_token: str,
+        now: datetime,
+        ip: str | None,
+        user_agent: str | None,
+        upgraded_password_hash: str | None,
+    ) -> tuple[UUID, UserAccount]:
+        """Record a successful sign-in: a new session, its first refresh token, the login time."""
+        session_id = uuid4()
+        user_changes: dict[str, Any] = {"last_sign_in_at": now, "updated_at": now}
+        if upgraded_password_hash is not None:
+            user_changes["password_hash"] = upgraded_password_hash
+        async with self.engine.begin() as connection:
+            await connection.execute(
+                users.update().where(users.c.id == user.id).values(**user_changes)
+            )
+            await connection.execute(
+                sessions.insert().values(
+                    id=session_id,
+                    user_id=user.id,
+                    created_at=now,
+                    ip=ip[:64] if ip else None,
+                    user_agent=user_agent[:512] if user_agent else None,
+                )
+            )
+            await connection.execute(
+                refresh_tokens.insert().values(
+                    session_id=session_id,
+                    token_hash=hash_refresh_token(refresh_token),
+                    revoked=False,
+                    created_at=now,
+                )
+            )
+        return session_id, replace(user, updated_at=now, last_sign_in_at=now)
+
+    async def signing_keys(self) -> list[StoredSigningKey]:
+        """Every key still valid for verification, oldest first."""
+        query = (
+            sa.select(signing_keys)
+            .where(signing_keys.c.retired_at.is_(None))
+            .order_by(signing_keys.c.created_at, signing_keys.c.kid)
+        )
+        async with self.engine.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        return [
+            StoredSigningKey(
+                kid=row.kid,
+                algorithm=row.algorithm,
+                private_jwk=dict(row.private_jwk),
+                created_at=row.created_at,
+            )
+            for row in rows
+        ]
+
+    async def add_signing_key(
+        self,
+        *,
+        kid: str,
+        algorithm: str,
+        private_jwk: dict[str, Any],
+        public_jwk: dict[str, Any],
+        now: datetime,
+    ) -> None:
+        async with self.engine.begin() as connection:
+            await connection.execute(
+                signing_keys.insert().values(
+                    kid=kid,
+                    algorithm=algorithm,
+                    private_jwk=private_jwk,
+                    public_jwk=public_jwk,
+                    created_at=now,
+                )
+            )
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as connection:
+            await connection.execute(sa.text("SELECT 1"))

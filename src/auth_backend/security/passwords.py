@@ -1,0 +1,104 @@
+"""Password policy and hashing.
+
+Hashing is deliberately slow, so it runs on a small thread pool sized to the machine: the
+event loop keeps serving while hashes are computed, and a login storm queues instead of
+oversubscribing the CPU (argon2-cffi releases the GIL while it works).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import unicodedata
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TypeVar
+
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
+from pwdlib.hashers.bcrypt import BcryptHasher
+
+from auth_backend.errors import WeakPassword
+
+_R = TypeVar("_R")
+
+MIN_PASSWORD_CHARACTERS = 8
+# Supabase hashes with bcrypt, which cannot use more than 72 bytes; refusing longer passwords
+# on both providers keeps them interchangeable and never truncates a password silently.
+MAX_PASSWORD_BYTES = 72
+
+# OWASP Password Storage Cheat Sheet, Argon2id: m=19 MiB, t=2, p=1.
+OWASP_ARGON2_TIME_COST = 2
+OWASP_ARGON2_MEMORY_KIB = 19 * 1024
+OWASP_ARGON2_PARALLELISM = 1
+
+
+def normalize_password(password: str) -> str:
+    """NFKC, so that the same password typed on different keyboards hashes the same."""
+    return unicodedata.normalize("NFKC", password)
+
+
+def check_password_policy(password: str) -> None:
+    """Raise WeakPassword saying why, for an already normalised password."""
+    if len(password) < MIN_PASSWORD_CHARACTERS:
+        raise WeakPassword(f"Password must be at least {MIN_PASSWORD_CHARACTERS} characters long.")
+    if len(password.encode("utf-8")) > MAX_PASSWORD_BYTES:
+        raise WeakPassword(f"Password must be at most {MAX_PASSWORD_BYTES} bytes long in UTF-8.")
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    valid: bool
+    # A new hash when the stored one uses outdated parameters or algorithm; store it.
+    upgraded_hash: str | None = None
+
+
+class PasswordHasher:
+    """Argon2id for new hashes; bcrypt hashes (as exported from Supabase) still verify."""
+
+    def __init__(self, workers: int | None = None) -> None:
+        self._hash = PasswordHash(
+            (
+                Argon2Hasher(
+                    time_cost=OWASP_ARGON2_TIME_COST,
+                    memory_cost=OWASP_ARGON2_MEMORY_KIB,
+                    parallelism=OWASP_ARGON2_PARALLELISM,
+                ),
+                BcryptHasher(),
+            )
+        )
+        self._pool = ThreadPoolExecutor(
+            max_workers=workers or os.cpu_count() or 1, thread_name_prefix="password-hash"
+        )
+        self._dummy_hash: str | None = None
+
+    async def hash(self, password: str) -> str:
+        return await self._run(self._hash.hash, password)
+
+    async def verify(self, password: str, stored_hash: str) -> VerifyResult:
+        return await self._run(self._verify_sync, password, stored_hash)
+
+    async def verify_dummy(self, password: str) -> None:
+        """Spend the same time as a real verification, for accounts that do not exist."""
+        if self._dummy_hash is None:
+            self._dummy_hash = await self.hash(secrets.token_urlsafe(16))
+        await self.verify(password, self._dummy_hash)
+
+    async def warm_up(self) -> None:
+        await self.verify_dummy("warm-up")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _verify_sync(self, password: str, stored_hash: str) -> VerifyResult:
+        try:
+            valid, upgraded = self._hash.verify_and_update(password, stored_hash)
+        except ValueError:
+            # bcrypt refuses passwords over 72 bytes; such a password cannot match.
+            return VerifyResult(valid=False)
+        return VerifyResult(valid=valid, upgraded_hash=upgraded if valid else None)
+
+    async def _run(self, func: Callable[..., _R], *args: str) -> _R:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, func, *args)

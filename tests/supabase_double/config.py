@@ -1,0 +1,93 @@
+"""Start-up configuration and the settings the control API may change at run time."""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from dataclasses import dataclass, field
+from typing import Literal
+
+from joserfc import jwt
+from joserfc.errors import SecurityWarning
+from joserfc.jwk import OctKey
+
+Mode = Literal["es256", "hs256"]
+
+# Reference §7: the Supabase CLI's public local-development vectors.
+DEFAULT_JWT_SECRET = "super-secret-jwt-token-with-at-least-32-characters-long"
+DEFAULT_PUBLISHABLE_KEY = "sb_publishable_ACJWlzQHlZjBrEguHvfOxg_3BJgxAaH"
+DEFAULT_SECRET_KEY = "sb_secret_N7UND0UgjKTVK-Uodkm0Hg_xSvEMPvz"
+# Reference §7: the demo keys' payload `exp` (2032-11-11T19:09:56Z).
+LEGACY_KEY_EXP = 1983812996
+# Reference §3.7 gives "v2.196.0" as the example build version; §0 reads that release.
+GOTRUE_VERSION = "v2.196.0"
+
+
+def octet_key(secret: str) -> OctKey:
+    """Import an HMAC secret. GoTrue accepts any secret (hack/test.env uses `testsecret`,
+    reference §7), so joserfc's short-key warning is silenced here."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SecurityWarning)
+        return OctKey.import_key(secret.encode())
+
+
+def legacy_api_key(secret: str, role: str) -> str:
+    """A legacy anon/service_role key: HS256, header exactly {"alg","typ"} in that order and
+    payload {"iss","role","exp"} (reference §4 and §7). With the default secret this reproduces
+    the CLI's published key strings byte for byte."""
+    return jwt.encode(
+        {"alg": "HS256", "typ": "JWT"},
+        {"iss": "supabase-demo", "role": role, "exp": LEGACY_KEY_EXP},
+        octet_key(secret),
+        default_type=None,
+    )
+
+
+@dataclass(frozen=True)
+class DoubleConfig:
+    """Fixed for the life of one double process."""
+
+    base_url: str
+    mode: Mode = "es256"
+    jwt_secret: str = DEFAULT_JWT_SECRET
+    anon_key: str = ""
+    service_key: str = ""
+    publishable_key: str = DEFAULT_PUBLISHABLE_KEY
+    secret_key: str = DEFAULT_SECRET_KEY
+    # None = derive `<base_url>/auth/v1` (what the CLI sets, reference §7); "" = omit `iss`
+    # (GoTrue's own default when GOTRUE_JWT_ISSUER is unset, reference §4).
+    issuer: str | None = None
+    jwt_exp: int = 3600
+
+    def __post_init__(self) -> None:
+        if not self.anon_key:
+            object.__setattr__(self, "anon_key", legacy_api_key(self.jwt_secret, "anon"))
+        if not self.service_key:
+            object.__setattr__(self, "service_key", legacy_api_key(self.jwt_secret, "service_role"))
+
+    @property
+    def default_issuer(self) -> str | None:
+        if self.issuer is None:
+            return f"{self.base_url}/auth/v1"
+        return self.issuer or None
+
+
+@dataclass
+class Settings:
+    """Tunable through `POST /__double/config`; `POST /__double/reset` restores them."""
+
+    issuer: str | None  # None omits the `iss` claim (reference §4)
+    jwt_exp: int = 3600  # GOTRUE_JWT_EXP default (reference §4, §6)
+    # Reference §3.3 / §6: server default 0 s (the CLI template uses 10 s).
+    refresh_token_reuse_interval: int = 0
+    # Reference §3.1: GOTRUE_JWT_ADMIN_ROLES default.
+    admin_roles: list[str] = field(default_factory=lambda: ["service_role", "supabase_admin"])
+    # Reference §6: GOTRUE_PASSWORD_MIN_LENGTH default 6 (drives `weak_password` on sign-in).
+    password_min_length: int = 6
+    # Corrections (top of the reference): concurrent admin creates of one email race in the
+    # database. The double reproduces the race with this pause between the duplicate check and
+    # the insert; 0 makes it practically unobservable.
+    create_user_db_latency: float = 0.02
+
+    def copy(self) -> Settings:
+        return dataclasses.replace(self, admin_roles=list(self.admin_roles))
