@@ -1,0 +1,200 @@
+"""Shared fixtures: services (in-process apps on each store), real server processes, databases."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from auth_backend.main import create_app
+from auth_backend.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+
+
+def service_missing(reason: str) -> None:
+    """Skip on a laptop without the service; fail in CI, where REQUIRE_SERVICES=1."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{reason} (REQUIRE_SERVICES=1 makes this a failure)")
+    pytest.skip(reason)
+
+
+def unique_email(prefix: str = "user") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}@example.com"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# --- PostgreSQL -------------------------------------------------------------------------
+
+
+@dataclass
+class PostgresServer:
+    admin_url: str
+
+    def _asyncpg_url(self, database: str | None = None) -> str:
+        url = self.admin_url.replace("postgresql+asyncpg://", "postgresql://")
+        if database is None:
+            return url
+        base, _, _ = url.rpartition("/")
+        return f"{base}/{database}"
+
+    async def create_database(self) -> str:
+        name = f"auth_backend_test_{uuid.uuid4().hex[:10]}"
+        try:
+            connection = await asyncpg.connect(self._asyncpg_url(), timeout=5)
+        except (OSError, asyncpg.PostgresError, TimeoutError) as error:
+            service_missing(f"PostgreSQL at TEST_POSTGRES_URL does not answer: {error}")
+        try:
+            await connection.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await connection.close()
+        return self._asyncpg_url(name)
+
+    async def drop_database(self, url: str) -> None:
+        name = url.rpartition("/")[2]
+        connection = await asyncpg.connect(self._asyncpg_url())
+        try:
+            await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await connection.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> PostgresServer:
+    url = os.environ.get("TEST_POSTGRES_URL")
+    if not url:
+        service_missing("TEST_POSTGRES_URL is not set")
+    return PostgresServer(admin_url=str(url))
+
+
+@pytest.fixture
+async def postgres_database(postgres_server: PostgresServer) -> AsyncIterator[str]:
+    """A brand-new, empty database, dropped afterwards."""
+    url = await postgres_server.create_database()
+    try:
+        yield url
+    finally:
+        await postgres_server.drop_database(url)
+
+
+# --- in-process services ------------------------------------------------------------------
+
+
+def make_settings(**overrides: Any) -> Settings:
+    # _env_file=None: a developer's own .env must not change what the tests exercise.
+    return Settings(_env_file=None, **overrides)  # type: ignore[call-arg]
+
+
+@asynccontextmanager
+async def running_app(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield app, client
+
+
+STORES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=STORES)
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh, empty store of each kind the local provider supports."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'auth.db'}"
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    url = await server.create_database()
+    try:
+        yield url
+    finally:
+        await server.drop_database(url)
+
+
+@pytest.fixture
+async def service(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """The service over HTTP (in-process ASGI), once per provider and store."""
+    async with running_app(make_settings(database_url=database_url)) as (_app, client):
+        yield client
+
+
+# --- real server processes ------------------------------------------------------------------
+
+
+@dataclass
+class LiveServer:
+    base_url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+
+def start_server(env: dict[str, str], log_path: Path, timeout: float = 30.0) -> LiveServer:
+    port = free_port()
+    full_env = {
+        **os.environ,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "LOG_LEVEL": "info",
+        **env,
+    }
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "auth_backend"],
+            cwd=log_path.parent,
+            env=full_env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    server = LiveServer(f"http://127.0.0.1:{port}", process, log_path)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited early:\n{server.log()}")
+        try:
+            if httpx.get(f"{server.base_url}/health", timeout=1).status_code == 200:
+                return server
+        except httpx.TransportError:
+            time.sleep(0.1)
+    stop_server(server)
+    raise AssertionError(f"server did not become healthy:\n{server.log()}")
+
+
+def stop_server(server: LiveServer) -> None:
+    if server.process.poll() is None:
+        server.process.terminate()
+        try:
+            server.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait()
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """`python -m auth_backend` as a real process on a fresh SQLite file."""
+    workdir = tmp_path_factory.mktemp("live")
+    server = start_server({"DATABASE_URL": f"sqlite:///{workdir / 'auth.db'}"}, workdir / "server.log")
+    yield server
+    stop_server(server)

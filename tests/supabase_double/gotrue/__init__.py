@@ -1,0 +1,1 @@
+"""The GoTrue server behind the gateway: the endpoints of reference §3."""

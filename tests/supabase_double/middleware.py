@@ -1,0 +1,51 @@
+"""Outermost ASGI layer: records what callers sent, then applies the active fault."""
+
+from __future__ import annotations
+
+import asyncio
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .state import DoubleState
+
+CONTROL_PREFIX = "/__double"
+
+
+async def _drop_connection(send: Send) -> None:
+    """Close the TCP connection without a byte of response.
+
+    ASGI has no "abort" message, and raising before the response makes uvicorn answer 500.
+    uvicorn hands the app its per-request cycle's bound `send`, whose object owns the
+    connection's transport: closing that transport gives the client a clean disconnect
+    ("Server disconnected without sending a response"). This layer must stay outermost so
+    `send` is not wrapped."""
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    if not isinstance(transport, asyncio.BaseTransport):
+        raise RuntimeError("the drop fault needs uvicorn's HTTP/1.1 protocol")
+    transport.close()
+    # Let uvicorn's connection_lost run so it marks the cycle disconnected and sends nothing.
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+
+
+class DoubleMiddleware:
+    def __init__(self, app: ASGIApp, state: DoubleState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(CONTROL_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        self.state.stats.record(scope)
+        fault = self.state.faults.take(scope["path"])
+        if fault is None:
+            await self.app(scope, receive, send)
+        elif fault.kind == "delay":
+            await asyncio.sleep(fault.seconds)
+            await self.app(scope, receive, send)
+        elif fault.kind == "drop":
+            await _drop_connection(send)
+        else:
+            await fault.response(Headers(scope=scope))(scope, receive, send)
