@@ -12,7 +12,7 @@ BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
-.PHONY: help install dev run test check lint format typecheck check-models check-lock generate lock pytest clean
+.PHONY: help install dev run test check lint format typecheck check-models check-env check-lock generate env-example lock pytest clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -35,7 +35,7 @@ run: install ## Serve without reload, as the container does
 
 test: install check pytest ## Everything CI runs: lint, types, drift checks, tests
 
-check: lint typecheck check-models check-lock ## Static checks only
+check: lint typecheck check-models check-env check-lock ## Static checks only
 
 lint: install ## ruff lint and format check
 	$(BIN)/ruff check src tests scripts
@@ -53,6 +53,12 @@ generate: install ## Regenerate the Pydantic models from openapi/openapi.yaml
 
 check-models: install ## Fail when the committed models drift from the contract
 	$(BIN)/python scripts/generate_models.py --check
+
+env-example: install ## Regenerate .env.example from the settings class
+	$(BIN)/python scripts/render_env_example.py
+
+check-env: install ## Fail when .env.example drifts from the settings class
+	$(BIN)/python scripts/render_env_example.py --check
 
 check-lock: $(UV) ## Fail when uv.lock is out of date with pyproject.toml
 	$(UV) lock --check

@@ -195,6 +195,8 @@ def stop_server(server: LiveServer) -> None:
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """`python -m auth_backend` as a real process on a fresh SQLite file."""
     workdir = tmp_path_factory.mktemp("live")
-    server = start_server({"DATABASE_URL": f"sqlite:///{workdir / 'auth.db'}"}, workdir / "server.log")
+    server = start_server(
+        {"DATABASE_URL": f"sqlite:///{workdir / 'auth.db'}"}, workdir / "server.log"
+    )
     yield server
     stop_server(server)

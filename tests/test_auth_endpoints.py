@@ -32,7 +32,9 @@ def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str
     return body
 
 
-async def sign_up(client: httpx.AsyncClient, email: str, password: str = PASSWORD, **extra: Any) -> httpx.Response:
+async def sign_up(
+    client: httpx.AsyncClient, email: str, password: str = PASSWORD, **extra: Any
+) -> httpx.Response:
     return await client.post("/signup", json={"email": email, "password": password, **extra})
 
 
@@ -86,7 +88,9 @@ async def test_signup_with_an_existing_email_in_any_case_is_409(service: httpx.A
         ("a" * 73, "at most 72 bytes"),
     ],
 )
-async def test_signup_refuses_weak_passwords(service: httpx.AsyncClient, password: str, reason: str) -> None:
+async def test_signup_refuses_weak_passwords(
+    service: httpx.AsyncClient, password: str, reason: str
+) -> None:
     body = assert_problem(await sign_up(service, unique_email(), password), 400, "weak_password")
     assert reason in body["detail"]
 
@@ -100,7 +104,7 @@ async def test_password_of_exactly_72_bytes_is_accepted(service: httpx.AsyncClie
 
 async def test_passwords_are_nfkc_normalised(service: httpx.AsyncClient) -> None:
     email = unique_email()
-    fullwidth = "ｐａｓｓｗｏｒｄ１２３"  # NFKC: "password123"
+    fullwidth = "ｐａｓｓｗｏｒｄ１２３"  # noqa: RUF001  (NFKC: "password123")
     assert (await sign_up(service, email, fullwidth)).status_code == 201
     assert (await log_in(service, email, "password123")).status_code == 200
 
@@ -113,7 +117,10 @@ async def test_passwords_are_nfkc_normalised(service: httpx.AsyncClient) -> None
         ({"email": "a@example.com"}, {"body.password"}),
         ({"email": "a@example.com", "password": 12345678}, {"body.password"}),
         ({"email": "a@example.com", "password": PASSWORD, "role": "admin"}, {"body.role"}),
-        ({"email": "a@example.com", "password": PASSWORD, "user_metadata": []}, {"body.user_metadata"}),
+        (
+            {"email": "a@example.com", "password": PASSWORD, "user_metadata": []},
+            {"body.user_metadata"},
+        ),
         ({}, {"body.email", "body.password"}),
     ],
 )
@@ -126,8 +133,12 @@ async def test_signup_validation_names_each_field(
 
 
 @pytest.mark.parametrize("raw", [b"{not json", b"", b"[]", b"null", b'"text"'])
-async def test_signup_with_a_body_that_is_not_an_object_is_400(service: httpx.AsyncClient, raw: bytes) -> None:
-    response = await service.post("/signup", content=raw, headers={"content-type": "application/json"})
+async def test_signup_with_a_body_that_is_not_an_object_is_400(
+    service: httpx.AsyncClient, raw: bytes
+) -> None:
+    response = await service.post(
+        "/signup", content=raw, headers={"content-type": "application/json"}
+    )
     assert_problem(response, 400, "validation_failed")
 
 
@@ -141,7 +152,9 @@ async def test_signup_needs_json(service: httpx.AsyncClient, content_type: str |
 
 async def test_error_bodies_never_echo_the_password(service: httpx.AsyncClient) -> None:
     secret = "hunter2-secret-value"
-    response = await service.post("/signup", json={"email": "nope", "password": secret, "x": secret})
+    response = await service.post(
+        "/signup", json={"email": "nope", "password": secret, "x": secret}
+    )
     assert response.status_code == 400
     assert secret not in response.text
 
@@ -157,7 +170,14 @@ async def test_login_with_json_returns_a_token_pair(service: httpx.AsyncClient) 
     assert response.status_code == 200
     assert response.headers["cache-control"] == "no-store"
     body = response.json()
-    assert set(body) == {"access_token", "token_type", "expires_in", "expires_at", "refresh_token", "user"}
+    assert set(body) == {
+        "access_token",
+        "token_type",
+        "expires_in",
+        "expires_at",
+        "refresh_token",
+        "user",
+    }
     assert body["token_type"] == "bearer"
     assert body["expires_in"] == 3600
     assert before + 3600 <= body["expires_at"] <= int(time.time()) + 3600
@@ -178,14 +198,17 @@ async def test_login_with_the_oauth2_password_form(service: httpx.AsyncClient) -
 
 async def test_form_login_refuses_other_grant_types(service: httpx.AsyncClient) -> None:
     response = await service.post(
-        "/login", data={"grant_type": "client_credentials", "username": "a@example.com", "password": "x"}
+        "/login",
+        data={"grant_type": "client_credentials", "username": "a@example.com", "password": "x"},
     )
     problem = assert_problem(response, 400, "validation_failed")
     assert {e["field"] for e in problem["errors"]} == {"body.grant_type"}
 
 
 async def test_form_login_with_missing_fields_is_400(service: httpx.AsyncClient) -> None:
-    problem = assert_problem(await service.post("/login", data={"username": "a@example.com"}), 400, "validation_failed")
+    problem = assert_problem(
+        await service.post("/login", data={"username": "a@example.com"}), 400, "validation_failed"
+    )
     assert {e["field"] for e in problem["errors"]} == {"body.password"}
 
 
@@ -241,7 +264,9 @@ async def test_me_returns_the_user_of_the_token(service: httpx.AsyncClient) -> N
 
 
 @pytest.mark.parametrize("scheme", ["bearer", "BEARER"])
-async def test_the_bearer_scheme_is_case_insensitive(service: httpx.AsyncClient, scheme: str) -> None:
+async def test_the_bearer_scheme_is_case_insensitive(
+    service: httpx.AsyncClient, scheme: str
+) -> None:
     token = await token_for(service, unique_email())
     response = await service.get("/me", headers={"Authorization": f"{scheme} {token}"})
     assert response.status_code == 200
@@ -276,7 +301,9 @@ async def test_me_with_a_tampered_token_is_401(service: httpx.AsyncClient) -> No
     token = await token_for(service, unique_email())
     header, payload, signature = token.split(".")
     flipped = signature[:-2] + ("AA" if signature[-2:] != "AA" else "BB")
-    response = await service.get("/me", headers={"Authorization": f"Bearer {header}.{payload}.{flipped}"})
+    response = await service.get(
+        "/me", headers={"Authorization": f"Bearer {header}.{payload}.{flipped}"}
+    )
     assert_problem(response, 401, "invalid_token")
 
 
@@ -311,7 +338,9 @@ async def test_unknown_routes_are_problems(service: httpx.AsyncClient) -> None:
 
 async def test_bodies_over_one_mebibyte_are_413(service: httpx.AsyncClient) -> None:
     huge = b'{"email": "a@example.com", "password": "' + b"x" * (1024 * 1024) + b'"}'
-    response = await service.post("/signup", content=huge, headers={"content-type": "application/json"})
+    response = await service.post(
+        "/signup", content=huge, headers={"content-type": "application/json"}
+    )
     assert_problem(response, 413, "payload_too_large")
 
 
@@ -329,13 +358,18 @@ def test_full_flow_against_a_real_process(live_server: LiveServer) -> None:
     with httpx.Client(base_url=live_server.base_url) as client:
         created = client.post("/signup", json={"email": email, "password": PASSWORD})
         assert created.status_code == 201
-        assert client.post("/signup", json={"email": email, "password": PASSWORD}).status_code == 409
+        assert (
+            client.post("/signup", json={"email": email, "password": PASSWORD}).status_code == 409
+        )
         tokens = client.post("/login", data={"username": email, "password": PASSWORD})
         assert tokens.status_code == 200
         me = client.get("/me", headers={"Authorization": f"Bearer {tokens.json()['access_token']}"})
         assert me.status_code == 200
         assert me.json()["id"] == created.json()["id"]
-        assert client.post("/login", json={"email": email, "password": "wrong password"}).status_code == 401
+        assert (
+            client.post("/login", json={"email": email, "password": "wrong password"}).status_code
+            == 401
+        )
         assert client.get("/me").status_code == 401
     # Nothing secret reaches the server's log.
     log = live_server.log()

@@ -58,8 +58,8 @@ def create_app(
     # Serve the hand-written contract, not one derived from the routes.
     app.openapi = lambda: contract  # type: ignore[method-assign]
 
-    app.include_router(auth_routes.router)
-    app.include_router(operations_routes.router)
+    auth_routes.register(app)
+    operations_routes.register(app)
     install_problem_handlers(app)
     # Added last = outermost: the request id exists before anything else can fail.
     app.add_middleware(BodySizeLimitMiddleware)

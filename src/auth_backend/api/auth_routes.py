@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import FastAPI, Request
 from starlette.responses import Response
 
 from auth_backend import auth
@@ -12,8 +12,6 @@ from auth_backend.api.wire import grant_to_wire, user_to_wire
 from auth_backend.domain import ClientContext, Credentials
 from auth_backend.models import LoginRequest, PasswordGrantForm, SignUpRequest
 from auth_backend.providers.base import IdentityProvider
-
-router = APIRouter()
 
 
 def provider_of(request: Request) -> IdentityProvider:
@@ -28,7 +26,6 @@ def client_context(request: Request) -> ClientContext:
     )
 
 
-@router.post("/signup", operation_id="signUp")
 async def sign_up(request: Request) -> Response:
     body = await json_body(request, SignUpRequest)
     metadata = body.user_metadata.model_dump() if body.user_metadata else None
@@ -37,7 +34,6 @@ async def sign_up(request: Request) -> Response:
     return model_response(user_to_wire(user), status_code=201)
 
 
-@router.post("/login", operation_id="logIn")
 async def log_in(request: Request) -> Response:
     credentials = await _login_credentials(request)
     grant = await provider_of(request).sign_in(credentials, client_context(request))
@@ -52,7 +48,12 @@ async def _login_credentials(request: Request) -> Credentials:
     return auth.credentials(str(form.username), form.password)
 
 
-@router.get("/me", operation_id="getMe")
 async def get_me(request: Request) -> Response:
     claims = await auth.authenticate(provider_of(request), request.headers.get("authorization"))
     return model_response(user_to_wire(claims.to_account()))
+
+
+def register(app: FastAPI) -> None:
+    app.add_api_route("/signup", sign_up, methods=["POST"], operation_id="signUp")
+    app.add_api_route("/login", log_in, methods=["POST"], operation_id="logIn")
+    app.add_api_route("/me", get_me, methods=["GET"], operation_id="getMe")

@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import FastAPI, Request
 from starlette.responses import Response
 
 from auth_backend.api.auth_routes import provider_of
 from auth_backend.api.responses import model_response
 from auth_backend.models import Health, JsonWebKeySet
 
-router = APIRouter()
-
 _HEALTH_BODY = Health(status="ok").model_dump_json().encode()
 JWKS_MAX_AGE_SECONDS = 600
 
 
-@router.get("/health", operation_id="getHealth")
 async def get_health() -> Response:
     # Liveness only: it must answer even when every dependency is down.
     return Response(content=_HEALTH_BODY, media_type="application/json")
 
 
-@router.get("/.well-known/jwks.json", operation_id="getJwks")
 async def get_jwks(request: Request) -> Response:
     key_set = JsonWebKeySet.model_validate(await provider_of(request).public_keys())
     return model_response(
@@ -30,3 +26,8 @@ async def get_jwks(request: Request) -> Response:
         # Members a key type does not use are absent, not null (RFC 7517).
         exclude_none=True,
     )
+
+
+def register(app: FastAPI) -> None:
+    app.add_api_route("/health", get_health, methods=["GET"], operation_id="getHealth")
+    app.add_api_route("/.well-known/jwks.json", get_jwks, methods=["GET"], operation_id="getJwks")

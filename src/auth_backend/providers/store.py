@@ -23,6 +23,7 @@ from auth_backend.providers.schema import refresh_tokens, sessions, signing_keys
 
 # Any constant works; it only has to be the same for every replica that migrates.
 _MIGRATION_LOCK_ID = 0x6175_7468  # "auth"
+_SQLITE_BEGIN = "sqlite_begin"
 DEFAULT_ROLE = "authenticated"
 DEFAULT_AUDIENCE = "authenticated"
 
@@ -34,17 +35,28 @@ def create_engine(database_url: str) -> AsyncEngine:
             Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _tune_sqlite)
+        event.listen(engine.sync_engine, "begin", _begin_sqlite)
         return engine
     return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
 def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin: the module
+    # never opens one before DDL, which would leave migrations non-transactional.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     # WAL lets readers and one writer work at once; foreign keys are off by default in SQLite.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _begin_sqlite(connection: Connection) -> None:
+    # IMMEDIATE takes the write lock up front; a deferred transaction that reads and then
+    # writes can fail at once with "database is locked" instead of waiting its turn.
+    mode = connection.get_execution_options().get(_SQLITE_BEGIN, "DEFERRED")
+    connection.exec_driver_sql(f"BEGIN {mode}")
 
 
 def _alembic_config(connection: Connection) -> Config:
@@ -62,8 +74,11 @@ def _upgrade(connection: Connection) -> None:
 
 
 async def migrate(engine: AsyncEngine) -> None:
-    async with engine.begin() as connection:
-        await connection.run_sync(_upgrade)
+    """Bring the schema to the latest revision; safe when several processes start at once."""
+    async with engine.connect() as connection:
+        exclusive = await connection.execution_options(**{_SQLITE_BEGIN: "IMMEDIATE"})
+        async with exclusive.begin():
+            await exclusive.run_sync(_upgrade)
 
 
 def hash_refresh_token(token: str) -> str:

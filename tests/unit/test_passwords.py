@@ -1,0 +1,83 @@
+"""Password policy and hashing."""
+
+from __future__ import annotations
+
+import asyncio
+
+import bcrypt
+import pytest
+
+from auth_backend.errors import WeakPassword
+from auth_backend.security.passwords import (
+    PasswordHasher,
+    check_password_policy,
+    normalize_password,
+)
+
+
+@pytest.fixture
+def hasher() -> PasswordHasher:
+    return PasswordHasher(workers=2)
+
+
+async def test_new_hashes_are_argon2id_with_owasp_parameters(hasher: PasswordHasher) -> None:
+    hashed = await hasher.hash("correct horse")
+    assert hashed.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert (await hasher.verify("correct horse", hashed)).valid
+    assert not (await hasher.verify("correct horsE", hashed)).valid
+
+
+async def test_same_password_hashes_differently(hasher: PasswordHasher) -> None:
+    assert await hasher.hash("correct horse") != await hasher.hash("correct horse")
+
+
+async def test_bcrypt_hashes_verify_and_are_upgraded(hasher: PasswordHasher) -> None:
+    legacy = bcrypt.hashpw(b"correct horse", bcrypt.gensalt(rounds=4)).decode()
+    result = await hasher.verify("correct horse", legacy)
+    assert result.valid
+    assert result.upgraded_hash is not None and result.upgraded_hash.startswith("$argon2id$")
+    assert not (await hasher.verify("wrong", legacy)).valid
+
+
+async def test_overlong_password_against_bcrypt_is_a_mismatch_not_an_error(
+    hasher: PasswordHasher,
+) -> None:
+    legacy = bcrypt.hashpw(b"correct horse", bcrypt.gensalt(rounds=4)).decode()
+    assert not (await hasher.verify("x" * 200, legacy)).valid
+
+
+async def test_current_argon2_hashes_are_not_upgraded(hasher: PasswordHasher) -> None:
+    hashed = await hasher.hash("correct horse")
+    assert (await hasher.verify("correct horse", hashed)).upgraded_hash is None
+
+
+async def test_hashing_does_not_block_the_event_loop(hasher: PasswordHasher) -> None:
+    # If hashing ran on the loop, the ticker could not run while four hashes are computed.
+    ticks = 0
+    stop = asyncio.Event()
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while not stop.is_set():
+            ticks += 1
+            await asyncio.sleep(0.002)
+
+    task = asyncio.create_task(ticker())
+    await asyncio.gather(*(hasher.hash(f"password-{i}") for i in range(4)))
+    stop.set()
+    await task
+    assert ticks >= 10
+
+
+def test_policy_counts_characters_and_bytes() -> None:
+    check_password_policy("12345678")
+    check_password_policy("ü" * 36)  # 72 bytes
+    with pytest.raises(WeakPassword, match="at least 8"):
+        check_password_policy("1234567")
+    with pytest.raises(WeakPassword, match="72 bytes"):
+        check_password_policy("ü" * 37)
+
+
+def test_nfkc_normalisation() -> None:
+    assert normalize_password("ﬁne-Ⅸ") == "fine-IX"
+    assert normalize_password("cafe\u0301") == "café"
