@@ -1,7 +1,7 @@
 """Render .env.example from the Settings class, or check that the committed file is current.
 
-    python scripts/render_env_example.py          # rewrite .env.example
-    python scripts/render_env_example.py --check  # exit 1 when it drifts from the settings
+python scripts/render_env_example.py          # rewrite .env.example
+python scripts/render_env_example.py --check  # exit 1 when it drifts from the settings
 """
 
 from __future__ import annotations
