@@ -1,4 +1,8 @@
-"""`python -m tests.supabase_double --host 127.0.0.1 --port N --mode es256|hs256 …`"""
+"""Serve the Supabase Auth double:
+
+python -m tests.supabase_double --host 127.0.0.1 --port N --mode es256|hs256
+    [--jwt-secret S] [--service-key K] [--anon-key K] [--issuer URL|omit] [--jwt-exp SECONDS]
+"""
 
 from __future__ import annotations
 
@@ -8,29 +12,11 @@ import uvicorn
 
 from .app import create_app
 from .config import DEFAULT_JWT_SECRET, DEFAULT_PUBLISHABLE_KEY, DEFAULT_SECRET_KEY, DoubleConfig
-
-
-def uvicorn_config(app: object, host: str, port: int, log_level: str) -> uvicorn.Config:
-    """Shared by the subprocess and the in-process runner."""
-    return uvicorn.Config(
-        app,  # type: ignore[arg-type]  # any ASGI callable
-        host=host,
-        port=port,
-        # h11: the drop fault reaches the connection through uvicorn's per-request cycle.
-        http="h11",
-        lifespan="off",
-        # The double must see the real peer (connection counting) and the raw forwarded
-        # headers (rate limiting), so uvicorn must not rewrite them.
-        proxy_headers=False,
-        server_header=False,
-        access_log=False,
-        log_level=log_level,
-        timeout_graceful_shutdown=2,
-    )
+from .server import uvicorn_config
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m tests.supabase_double", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m tests.supabase_double")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--mode", choices=["es256", "hs256"], default="es256")
@@ -60,8 +46,7 @@ def main(argv: list[str] | None = None) -> None:
         issuer="" if args.issuer == "omit" else args.issuer,
         jwt_exp=args.jwt_exp,
     )
-    app = create_app(config)
-    uvicorn.Server(uvicorn_config(app, args.host, args.port, args.log_level)).run()
+    uvicorn.Server(uvicorn_config(create_app(config), args.host, args.port, args.log_level)).run()
 
 
 if __name__ == "__main__":

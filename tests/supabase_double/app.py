@@ -38,7 +38,8 @@ def create_app(config: DoubleConfig) -> DoubleMiddleware:
         # Not in the reference: Kong's answer for a path no service is routed on.
         return JSONResponse({"message": "no Route matched with those values"}, 404)
 
-    routes = control_routes(state) + [
+    routes = [
+        *control_routes(state),
         Route("/auth/v1/{path:path}", auth_service, methods=_ALL_METHODS),
         Route("/{path:path}", no_route, methods=_ALL_METHODS),
     ]

@@ -159,7 +159,8 @@ def control_routes(state: DoubleState) -> list[Route]:
         spec = await _parse(request, RateLimitIn)
         limit = None
         if spec.requests is not None:
-            limit = RateLimit(spec.requests, spec.per_seconds, spec.burst or spec.requests, spec.header)
+            burst = spec.burst or spec.requests
+            limit = RateLimit(spec.requests, spec.per_seconds, burst, spec.header)
         state.limiter.configure(limit)
         return JSONResponse({"ok": True})
 
@@ -217,4 +218,4 @@ def control_routes(state: DoubleState) -> list[Route]:
         ("/__double/sign", sign, "POST"),
         ("/__double/keys/rotate", rotate_keys, "POST"),
     ]
-    return [Route(path, guarded(endpoint), methods=[method]) for path, endpoint, method in endpoints]
+    return [Route(path, guarded(fn), methods=[method]) for path, fn, method in endpoints]

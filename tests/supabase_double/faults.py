@@ -72,9 +72,8 @@ def _gotrue_error(status: int) -> ApiError:
         return ApiError(429, "over_request_rate_limit", "Request rate limit reached")
     if status == 504:
         # Reference §1, "Timeouts".
-        return ApiError(
-            504, "request_timeout", "Processing this request timed out, please retry after a moment."
-        )
+        message = "Processing this request timed out, please retry after a moment."
+        return ApiError(504, "request_timeout", message)
     if status == 500:
         # Reference §2 / §5: any 500 is `unexpected_failure`.
         return ApiError(500, "unexpected_failure", UNEXPECTED_FAILURE_MSG)

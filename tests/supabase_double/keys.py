@@ -99,14 +99,12 @@ class KeyManager:
             return jwt.encode(header, claims, self.signing, default_type=None)
         return jwt.encode({"alg": "HS256", "typ": "JWT"}, claims, self.secret, default_type=None)
 
-    def sign_custom(
-        self, claims: dict[str, Any], alg: str, kid: str | None, foreign: bool
-    ) -> str:
+    def sign_custom(self, claims: dict[str, Any], alg: str, kid: str | None, foreign: bool) -> str:
         """For tests: mint any token, optionally with a key the double does not know."""
         if alg == "none":
-            header = base64.urlsafe_b64encode(b'{"alg":"none","typ":"JWT"}').rstrip(b"=")
+            head = base64.urlsafe_b64encode(b'{"alg":"none","typ":"JWT"}').rstrip(b"=")
             payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=")
-            return f"{header.decode()}.{payload.decode()}."
+            return f"{head.decode()}.{payload.decode()}."
         key: ECKey | OctKey
         if alg == "HS256":
             key = octet_key(str(uuid.uuid4())) if foreign else self.secret
@@ -156,12 +154,17 @@ class KeyManager:
         try:
             jwt.decode(token, key, algorithms=[str(alg)])
         except JoseError as exc:
-            raise JWTInvalid("token signature is invalid: signature is invalid") from exc
+            # golang-jwt's verifier errors: ErrSignatureInvalid (HMAC), ErrECDSAVerification.
+            detail = (
+                "signature is invalid" if alg == "HS256" else "crypto/ecdsa: verification error"
+            )
+            raise JWTInvalid(f"token signature is invalid: {detail}") from exc
 
         now = time.time()
         for claim in ("exp", "nbf"):
             value = claims.get(claim)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            numeric = isinstance(value, int | float) and not isinstance(value, bool)
+            if value is not None and not numeric:
                 raise JWTInvalid(f"token is malformed: could not JSON decode claim: {claim}")
         exp, nbf = claims.get("exp"), claims.get("nbf")
         if exp is not None and now >= exp:

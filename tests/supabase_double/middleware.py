@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .state import DoubleState
 
@@ -21,12 +21,30 @@ async def _drop_connection(send: Send) -> None:
     ("Server disconnected without sending a response"). This layer must stay outermost so
     `send` is not wrapped."""
     transport = getattr(getattr(send, "__self__", None), "transport", None)
-    if not isinstance(transport, asyncio.BaseTransport):
-        raise RuntimeError("the drop fault needs uvicorn's HTTP/1.1 protocol")
-    transport.close()
+    close = getattr(transport, "close", None)  # asyncio's or uvloop's transport
+    if not callable(close):
+        raise TypeError("the drop fault needs uvicorn's HTTP/1.1 protocol (h11)")
+    close()
     # Let uvicorn's connection_lost run so it marks the cycle disconnected and sends nothing.
     await asyncio.sleep(0)
     await asyncio.sleep(0)
+
+
+async def _buffer_request(receive: Receive) -> Receive:
+    """Read the whole request body now and replay it later. A delayed request has fully
+    arrived, so the server goes on processing it even if the client gives up meanwhile
+    (e.g. a user is still created after the caller's timeout), as a slow real server would."""
+    messages: list[Message] = []
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            break
+
+    async def replay() -> Message:
+        return messages.pop(0) if messages else await receive()
+
+    return replay
 
 
 class DoubleMiddleware:
@@ -43,6 +61,7 @@ class DoubleMiddleware:
         if fault is None:
             await self.app(scope, receive, send)
         elif fault.kind == "delay":
+            receive = await _buffer_request(receive)
             await asyncio.sleep(fault.seconds)
             await self.app(scope, receive, send)
         elif fault.kind == "drop":

@@ -149,9 +149,7 @@ class Store:
     def find_by_email(self, email: str, aud: str) -> User | None:
         # Reference §3.1/§3.2: matching is case-insensitive and per audience.
         wanted = email.lower()
-        return next(
-            (u for u in self.users.values() if u.email == wanted and u.aud == aud), None
-        )
+        return next((u for u in self.users.values() if u.email == wanted and u.aud == aud), None)
 
     def find_by_phone(self, phone: str, aud: str) -> User | None:
         return next(

@@ -101,14 +101,13 @@ async def create_user(
         user_id = str(custom_id)
 
     ban = None
-    if params.get("ban_duration"):
-        if params["ban_duration"] != "none":
-            try:
-                ban = parse_go_duration(params["ban_duration"])
-            except ValueError as exc:
-                raise ApiError(
-                    400, "validation_failed", f"invalid format for ban duration: {exc}"
-                ) from exc
+    if params.get("ban_duration", "none") != "none":
+        try:
+            ban = parse_go_duration(params["ban_duration"])
+        except ValueError as exc:
+            raise ApiError(
+                400, "validation_failed", f"invalid format for ban duration: {exc}"
+            ) from exc
 
     if simulate_db_race:
         # Corrections: the duplicate check above and the insert below are not atomic in the

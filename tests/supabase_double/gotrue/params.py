@@ -27,7 +27,9 @@ def _json_kind(value: Any) -> str:
         return "bool"
     if isinstance(value, int | float):
         return "number"
-    return {str: "string", list: "array", dict: "object"}[type(value)]
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
 
 
 def _fits(value: Any, expected: GoType) -> bool:
@@ -60,7 +62,8 @@ async def read_params(request: Request, struct: str, fields: dict[str, GoType]) 
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise _bad_json(f"json: cannot unmarshal {_json_kind(value)} into Go value of type api.{struct}")
+        kind = _json_kind(value)
+        raise _bad_json(f"json: cannot unmarshal {kind} into Go value of type api.{struct}")
     params: dict[str, Any] = {}
     for key, item in value.items():
         name = key if key in fields else next((f for f in fields if f.lower() == key.lower()), None)

@@ -16,7 +16,6 @@ from .passwords import verify_password, weak_password_warning
 from .validation import format_phone
 
 
-
 def _invalid_credentials() -> ApiError:
     # Reference §3.2: 400, never 401, for an unknown user and for a wrong password alike.
     return ApiError(400, "invalid_credentials", "Invalid login credentials")
@@ -95,9 +94,7 @@ async def _password_grant(request: Request, state: DoubleState) -> Response:
 
 
 async def _refresh_token_grant(request: Request, state: DoubleState) -> Response:
-    params = await read_params(
-        request, "RefreshTokenGrantParams", {"refresh_token": GoType.STRING}
-    )
+    params = await read_params(request, "RefreshTokenGrantParams", {"refresh_token": GoType.STRING})
     presented = params.get("refresh_token", "")
     if not presented:
         # Corrections: OAuth-shaped 400.

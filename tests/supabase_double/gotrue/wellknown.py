@@ -11,9 +11,7 @@ from ..state import DoubleState
 
 async def jwks(request: Request, state: DoubleState) -> Response:
     # Reference §3.6: public keys only; `{"keys": []}` with only the HS256 secret.
-    return JSONResponse(
-        state.keys.jwks(), headers={"Cache-Control": "public, max-age=600"}
-    )
+    return JSONResponse(state.keys.jwks(), headers={"Cache-Control": "public, max-age=600"})
 
 
 async def openid_configuration(request: Request, state: DoubleState) -> Response:
