@@ -21,6 +21,13 @@ from fastapi import FastAPI
 
 from auth_backend.main import create_app
 from auth_backend.settings import Settings
+from tests.supabase_double import SupabaseDouble
+from tests.supabase_double.conftest_fixtures import (  # noqa: F401  (fixtures)
+    supabase_double,
+    supabase_double_hs256,
+    supabase_double_hs256_process,
+    supabase_double_process,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
@@ -130,11 +137,51 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         await server.drop_database(url)
 
 
+def supabase_settings(double: SupabaseDouble, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "supabase_url": double.base_url,
+        "supabase_service_key": double.service_key,
+        "supabase_anon_key": double.anon_key,
+    }
+    return make_settings(**{**values, **overrides})
+
+
 @pytest.fixture
-async def service(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    """The service over HTTP (in-process ASGI), once per provider and store."""
+async def local_service(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """The service on the local provider over HTTP (in-process ASGI), once per store."""
     async with running_app(make_settings(database_url=database_url)) as (_app, client):
         yield client
+
+
+PROVIDERS = ["local-sqlite", pytest.param("local-postgres", marks=pytest.mark.postgres), "supabase"]
+
+
+@pytest.fixture(params=PROVIDERS)
+async def service(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The service over HTTP (in-process ASGI), once per provider (and per store for local).
+
+    The behavioural suite runs on this fixture: both providers must pass it unchanged."""
+    if request.param == "supabase":
+        double: SupabaseDouble = request.getfixturevalue("supabase_double")
+        async with running_app(supabase_settings(double)) as (_app, client):
+            yield client
+        return
+    if request.param == "local-sqlite":
+        async with running_app(make_settings(database_url=f"sqlite:///{tmp_path / 'auth.db'}")) as (
+            _app,
+            client,
+        ):
+            yield client
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    url = await server.create_database()
+    try:
+        async with running_app(make_settings(database_url=url)) as (_app, client):
+            yield client
+    finally:
+        await server.drop_database(url)
 
 
 # --- real server processes ------------------------------------------------------------------

@@ -151,6 +151,19 @@ class UnsupportedMediaType(ServiceError):
     title = "Unsupported media type"
 
 
+class RateLimited(ServiceError):
+    status = 429
+    code = "rate_limited"
+    title = "Too many requests"
+
+    def __init__(self, retry_after_seconds: int, detail: str | None = None) -> None:
+        super().__init__(detail or f"Too many requests; retry after {retry_after_seconds} seconds.")
+        self.retry_after_seconds = max(1, retry_after_seconds)
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_seconds)}
+
+
 class ProviderError(ServiceError):
     status = 502
     code = "provider_error"
@@ -204,6 +217,7 @@ ALL_ERRORS: tuple[type[ServiceError], ...] = (
     MethodNotAllowed,
     PayloadTooLarge,
     UnsupportedMediaType,
+    RateLimited,
     ProviderError,
     ProviderUnavailable,
     ProviderMisconfigured,

@@ -6,6 +6,8 @@ repeated in that line.
 
 from __future__ import annotations
 
+import base64
+import json
 from functools import cached_property
 from typing import Literal
 
@@ -94,6 +96,23 @@ class Settings(BaseSettings):
         default=True,
         description="Supabase: mark new users' email as confirmed at signup.",
     )
+    supabase_jwt_issuer: str | None = Field(
+        default=None,
+        description="Supabase: the iss its tokens carry, when it differs from "
+        "SUPABASE_URL/auth/v1 (e.g. a local stack reached through another host name).",
+    )
+    supabase_client_ip_header: str = Field(
+        default="X-Forwarded-For",
+        pattern=r"^[A-Za-z0-9-]*$",
+        description="Supabase: header that carries the end user's IP to Supabase, so its per-IP "
+        "rate limits see users, not this service. Empty to send none.",
+    )
+    supabase_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        le=120,
+        description="Supabase: seconds to wait for an answer (connecting gets at most 3).",
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -105,6 +124,15 @@ class Settings(BaseSettings):
     def _async_database_url(cls, value: str) -> str:
         return to_async_database_url(value)
 
+    @field_validator("supabase_url")
+    @classmethod
+    def _project_url_only(cls, value: HttpUrl | None) -> HttpUrl | None:
+        if value is not None and (value.path or "/").rstrip("/").endswith("/auth/v1"):
+            raise ValueError(
+                "give the project URL without /auth/v1, e.g. https://<ref>.supabase.co"
+            )
+        return value
+
     @model_validator(mode="after")
     def _provider_is_configured(self) -> Settings:
         if self.provider == "supabase":
@@ -112,7 +140,19 @@ class Settings(BaseSettings):
                 raise ValueError("SUPABASE_URL is required when AUTH_PROVIDER=supabase")
             if self.supabase_service_key is None:
                 raise ValueError("SUPABASE_SERVICE_KEY is required with the supabase provider")
+            problem = service_key_problem(self.supabase_service_key.get_secret_value())
+            if problem:
+                raise ValueError(f"SUPABASE_SERVICE_KEY {problem}")
         return self
+
+    @property
+    def supabase_base_url(self) -> str:
+        """The project URL without a trailing slash."""
+        return str(self.supabase_url).rstrip("/")
+
+    @property
+    def supabase_issuer(self) -> str:
+        return self.supabase_jwt_issuer or f"{self.supabase_base_url}/auth/v1"
 
     @property
     def provider(self) -> ProviderName:
@@ -129,6 +169,23 @@ class Settings(BaseSettings):
 _NEVER_ECHOED = frozenset(
     {"database_url", "supabase_service_key", "supabase_anon_key", "supabase_jwt_secret"}
 )
+
+
+def service_key_problem(key: str) -> str | None:
+    """Why a configured service key cannot be an admin key, if that is visible offline."""
+    if key.startswith("sb_publishable_"):
+        return "is a publishable key; use the secret (sb_secret_...) or service_role key"
+    if key.count(".") == 2 and key.startswith("eyJ"):
+        # A legacy key is a JWT; its role says whether it can call the Admin API.
+        try:
+            payload = key.split(".")[1]
+            claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        except (ValueError, UnicodeDecodeError):
+            return "is not a valid JWT"
+        role = claims.get("role") if isinstance(claims, dict) else None
+        if role not in ("service_role", "supabase_admin"):
+            return f"is a JWT for role {role!r}; use the service_role key"
+    return None
 
 
 def describe_settings_error(error: ValidationError) -> str:

@@ -11,10 +11,16 @@ from pydantic import ValidationError
 from auth_backend.settings import Settings, describe_settings_error, to_async_database_url
 from tests.conftest import ROOT, make_settings
 
+# The Supabase CLI's public demo anon key (reference section 7): a JWT whose role is anon.
+ANON_JWT = (
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzdXBhYmFzZS1kZW1vIiwicm9sZSI6ImFub24iLCJleHAiOjE5ODM4MTI5OTZ9"
+    ".CRXP1A7WOeoJeXxjNni43kdQwgnWNReilDMblYTn_I0"
+)
+
 SETTING_VARIABLES = (
     "AUTH_PROVIDER", "DATABASE_URL", "HOST", "PORT", "LOG_LEVEL", "ACCESS_TOKEN_TTL", "JWT_ISSUER",
     "SUPABASE_URL", "SUPABASE_SERVICE_KEY", "SUPABASE_ANON_KEY", "SUPABASE_JWT_SECRET",
-    "SIGNUP_AUTO_CONFIRM",
+    "SIGNUP_AUTO_CONFIRM", "SUPABASE_JWT_ISSUER", "SUPABASE_CLIENT_IP_HEADER", "SUPABASE_TIMEOUT",
 )  # fmt: skip
 
 
@@ -89,6 +95,20 @@ def test_bad_values_name_the_variable_on_one_line() -> None:
         ({"AUTH_PROVIDER": "supabase"}, "SUPABASE_URL"),
         ({"SUPABASE_URL": "https://abc.supabase.co"}, "SUPABASE_SERVICE_KEY"),
         ({"SUPABASE_URL": "not a url", "SUPABASE_SERVICE_KEY": "k"}, "SUPABASE_URL"),
+        (
+            {"SUPABASE_URL": "https://abc.supabase.co/auth/v1", "SUPABASE_SERVICE_KEY": "k"},
+            "SUPABASE_URL",
+        ),
+        (
+            {"SUPABASE_URL": "https://abc.supabase.co", "SUPABASE_SERVICE_KEY": "sb_publishable_x"},
+            "SUPABASE_SERVICE_KEY",
+        ),
+        (
+            {"SUPABASE_URL": "https://abc.supabase.co", "SUPABASE_SERVICE_KEY": ANON_JWT},
+            "SUPABASE_SERVICE_KEY",
+        ),
+        ({"SUPABASE_CLIENT_IP_HEADER": "X Bad: header"}, "SUPABASE_CLIENT_IP_HEADER"),
+        ({"SUPABASE_TIMEOUT": "0"}, "SUPABASE_TIMEOUT"),
     ],
 )
 def test_each_bad_setting_is_named(environment: dict[str, str], variable: str) -> None:
@@ -99,6 +119,16 @@ def test_secret_and_credential_values_are_never_echoed() -> None:
     line = error_line(DATABASE_URL="mysql://root:hunter2@db/auth")
     assert "hunter2" not in line
     assert "DATABASE_URL" in line
+    line = error_line(SUPABASE_URL="https://abc.supabase.co", SUPABASE_SERVICE_KEY=ANON_JWT)
+    assert ANON_JWT not in line and ANON_JWT.split(".")[1] not in line
+
+
+def test_supabase_issuer_defaults_to_the_project_auth_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SUPABASE_URL", "https://abc.supabase.co/")
+    monkeypatch.setenv("SUPABASE_SERVICE_KEY", "sb_secret_x")
+    assert make_settings().supabase_issuer == "https://abc.supabase.co/auth/v1"
+    monkeypatch.setenv("SUPABASE_JWT_ISSUER", "http://127.0.0.1:54321/auth/v1")
+    assert make_settings().supabase_issuer == "http://127.0.0.1:54321/auth/v1"
 
 
 def test_database_url_for_logs_hides_the_password(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import logging
+import sqlite3
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from auth_backend.domain import JsonObject, UserAccount
 from auth_backend.errors import EmailExists
 from auth_backend.providers.schema import refresh_tokens, sessions, signing_keys, users
+
+logger = logging.getLogger(__name__)
 
 # Any constant works; it only has to be the same for every replica that migrates.
 _MIGRATION_LOCK_ID = 0x6175_7468  # "auth"
@@ -45,10 +49,17 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     # never opens one before DDL, which would leave migrations non-transactional.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    # WAL lets readers and one writer work at once; foreign keys are off by default in SQLite.
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # Foreign keys are off by default in SQLite.
+    cursor.execute("PRAGMA foreign_keys=ON")
+    # WAL lets readers and one writer work at once. The mode is stored in the file, so it is
+    # switched once; a connection that loses the race to switch it finds it switched.
+    cursor.execute("PRAGMA journal_mode")
+    if cursor.fetchone()[0].lower() != "wal":
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError:
+            logger.debug("another connection is switching the SQLite file to WAL")
     cursor.close()
 
 

@@ -1,0 +1,258 @@
+"""The Supabase identity provider: Supabase Auth over HTTP, tokens verified locally.
+
+Direct HTTP on one pooled client rather than the `supabase` package: its clients keep a
+signed-in session that replaces the service key in their own headers (reference section 8.3),
+which is wrong for a server handling many users at once. Here every call carries exactly the
+key it needs, and nothing is remembered between calls.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime
+from typing import Any, TypeVar
+from uuid import UUID
+
+import httpx
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from auth_backend.domain import (
+    AccessClaims,
+    ClientContext,
+    Credentials,
+    NewAccount,
+    TokenGrant,
+    UserAccount,
+)
+from auth_backend.errors import InvalidCredentials, ProviderError, ProviderUnavailable, ServiceError
+from auth_backend.providers.supabase_errors import map_error, parse_error
+from auth_backend.providers.supabase_keys import SupabaseKeys
+from auth_backend.security.passwords import MAX_PASSWORD_BYTES
+from auth_backend.security.tokens import AccessTokenVerifier, UnknownKeyId
+
+logger = logging.getLogger(__name__)
+
+# Errors arrive as {code: <string>, message} with this header (reference section 2); the
+# legacy shape is parsed as well, for proxies that strip the header.
+API_VERSION = "2024-01-01"
+CONNECT_TIMEOUT_SECONDS = 3.0
+
+_ModelT = TypeVar("_ModelT", bound=BaseModel)
+
+
+class _SupabaseUser(BaseModel):
+    """The fields of Supabase's User object that our contract carries."""
+
+    model_config = ConfigDict(extra="ignore")
+    id: UUID
+    email: str | None = ""
+    role: str | None = "authenticated"
+    aud: str | None = "authenticated"
+    email_confirmed_at: datetime | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    last_sign_in_at: datetime | None = None
+    user_metadata: dict[str, Any] | None = None
+    app_metadata: dict[str, Any] | None = None
+
+    def to_account(self) -> UserAccount:
+        return UserAccount(
+            id=self.id,
+            email=self.email or "",
+            role=self.role or "authenticated",
+            aud=self.aud or "authenticated",
+            email_confirmed_at=self.email_confirmed_at,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+            last_sign_in_at=self.last_sign_in_at,
+            user_metadata=self.user_metadata or {},
+            app_metadata=self.app_metadata or {},
+        )
+
+
+class _SupabaseSession(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    access_token: str
+    expires_in: int
+    expires_at: int | None = None
+    refresh_token: str
+    user: _SupabaseUser
+
+
+class SupabaseProvider:
+    name = "supabase"
+
+    def __init__(
+        self,
+        *,
+        project_url: str,
+        service_key: str,
+        anon_key: str | None,
+        jwt_secret: str | None,
+        issuer: str,
+        auto_confirm: bool,
+        client_ip_header: str,
+        timeout_seconds: float,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._auth_url = f"{project_url.rstrip('/')}/auth/v1"
+        self._service_key = service_key
+        self._anon_key = anon_key or service_key
+        self._auto_confirm = auto_confirm
+        self._client_ip_header = client_ip_header
+        self._timeout = httpx.Timeout(
+            timeout_seconds, connect=min(CONNECT_TIMEOUT_SECONDS, timeout_seconds)
+        )
+        self._transport = transport
+        self._client: httpx.AsyncClient | None = None
+        self._keys = SupabaseKeys(self._fetch_jwks, jwt_secret)
+        self._verifier = AccessTokenVerifier(issuer=issuer)
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._client = httpx.AsyncClient(
+            base_url=self._auth_url,
+            timeout=self._timeout,
+            # One pool for the life of the app: logins reuse a handful of connections.
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
+            headers={"X-Supabase-Api-Version": API_VERSION, "X-Client-Info": "auth-backend"},
+            transport=self._transport,
+            follow_redirects=False,
+        )
+        try:
+            await self._keys.refresh(force=True)
+        except ServiceError as error:
+            # Start anyway: Supabase may come back, and /ready reports it meanwhile.
+            logger.warning("Supabase's JWKS is not available yet: %s", error.code)
+
+    async def aclose(self) -> None:
+        await self._keys.aclose()
+        if self._client is not None:
+            await self._client.aclose()
+
+    # --- operations ----------------------------------------------------------------------
+
+    async def sign_up(self, account: NewAccount, context: ClientContext) -> UserAccount:
+        body = {
+            "email": account.email,
+            "password": account.password,
+            "email_confirm": self._auto_confirm,
+            "user_metadata": account.user_metadata,
+        }
+        data = await self._call(
+            "POST", "/admin/users", "admin_create_user", json=body, headers=self._admin_headers()
+        )
+        return self._parse(_SupabaseUser, data, "admin_create_user").to_account()
+
+    async def sign_in(self, credentials: Credentials, context: ClientContext) -> TokenGrant:
+        if len(credentials.password.encode("utf-8")) > MAX_PASSWORD_BYTES:
+            # No account can have such a password, and bcrypt on Supabase's side cannot
+            # compare it; answer as for any wrong password.
+            raise InvalidCredentials()
+        data = await self._call(
+            "POST",
+            "/token",
+            "password_grant",
+            params={"grant_type": "password"},
+            json={"email": credentials.email, "password": credentials.password},
+            headers=self._user_headers(context),
+        )
+        session = self._parse(_SupabaseSession, data, "password_grant")
+        expires_at = session.expires_at or int(time.time()) + session.expires_in
+        return TokenGrant(
+            access_token=session.access_token,
+            expires_in=session.expires_in,
+            expires_at=expires_at,
+            refresh_token=session.refresh_token,
+            user=session.user.to_account(),
+        )
+
+    async def verify_access_token(self, token: str) -> AccessClaims:
+        self._keys.refresh_in_background_if_stale()
+        algorithms = self._keys.algorithms
+        try:
+            return self._verifier.verify(token, self._keys.resolve, algorithms)
+        except UnknownKeyId:
+            if not await self._refresh_keys_for_unknown_kid():
+                raise
+        return self._verifier.verify(token, self._keys.resolve, algorithms)
+
+    async def public_keys(self) -> dict[str, Any]:
+        if not self._keys.loaded:
+            await self._refresh_keys_for_unknown_kid()
+        return self._keys.public_jwks()
+
+    async def check_ready(self) -> None:
+        # /health sits behind the gateway's key check, so this proves both reachability
+        # and that the service key is accepted.
+        await self._call("GET", "/health", "health", headers=self._admin_headers())
+
+    # --- HTTP ------------------------------------------------------------------------------
+
+    def _admin_headers(self) -> dict[str, str]:
+        return {"apikey": self._service_key, "Authorization": f"Bearer {self._service_key}"}
+
+    def _user_headers(self, context: ClientContext) -> dict[str, str]:
+        # The anon key alone: the gateway derives Authorization from it (reference 8.3).
+        headers = {"apikey": self._anon_key}
+        if self._client_ip_header and context.ip:
+            headers[self._client_ip_header] = context.ip
+        return headers
+
+    async def _fetch_jwks(self) -> dict[str, Any]:
+        data = await self._call("GET", "/.well-known/jwks.json", "jwks")
+        if not isinstance(data, dict):
+            raise ProviderError()
+        return data
+
+    async def _refresh_keys_for_unknown_kid(self) -> bool:
+        try:
+            return await self._keys.refresh()
+        except ServiceError:
+            if self._keys.loaded:
+                return False  # keep verifying with the keys we have
+            raise
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        operation: str,
+        *,
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+        json: dict[str, Any] | None = None,
+    ) -> Any:
+        if self._client is None:
+            raise RuntimeError("SupabaseProvider.start() has not run")
+        try:
+            response = await self._client.request(
+                method, path, headers=headers, params=params, json=json
+            )
+        except httpx.TimeoutException:
+            logger.warning("Supabase timed out on %s", operation)
+            raise ProviderUnavailable("The identity provider did not answer in time.") from None
+        except httpx.TransportError as error:
+            logger.warning("Supabase unreachable on %s: %s", operation, type(error).__name__)
+            raise ProviderUnavailable() from None
+        if response.status_code >= 400:
+            raise map_error(parse_error(response), operation)
+        try:
+            return response.json()
+        except ValueError:
+            logger.warning(
+                "Supabase answered %s with a non-JSON body (HTTP %s)",
+                operation,
+                response.status_code,
+            )
+            raise ProviderError() from None
+
+    @staticmethod
+    def _parse(model: type[_ModelT], data: Any, operation: str) -> _ModelT:
+        try:
+            return model.model_validate(data)
+        except ValidationError:
+            logger.warning("Supabase's answer to %s does not have the expected shape", operation)
+            raise ProviderError() from None

@@ -1,0 +1,153 @@
+"""Supabase Auth's error answers, parsed from all of their shapes and mapped onto ours.
+
+Supabase answers errors in three shapes (reference section 2): legacy
+`{code: <int>, error_code, msg}`, current `{code: <str>, message}`, and OAuth
+`{error, error_description}`; its API gateway adds a fourth, `{message}` alone, when it
+rejects the `apikey`. Only our own problem vocabulary reaches clients: Supabase's messages
+are logged, not forwarded.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from auth_backend.errors import (
+    EmailExists,
+    EmailNotConfirmed,
+    InvalidCredentials,
+    ProviderError,
+    ProviderMisconfigured,
+    RateLimited,
+    ServiceError,
+    UserBanned,
+    ValidationFailed,
+    WeakPassword,
+)
+
+logger = logging.getLogger(__name__)
+
+# Supabase sends no Retry-After with its 429s; its token bucket refills one request every
+# 2 s (150 per 5 min), so a minute is a safe wait that does not invite hammering.
+DEFAULT_RETRY_AFTER_SECONDS = 60
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamError:
+    status: int
+    code: str | None
+    message: str
+    # The gateway, not Supabase Auth, answered: it rejected our API key.
+    from_gateway: bool = False
+    weak_password_reasons: tuple[str, ...] = ()
+
+
+def parse_error(response: httpx.Response) -> UpstreamError:
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        return UpstreamError(response.status_code, response.headers.get("x-sb-error-code"), "")
+    code: object = body.get("error_code")  # legacy shape: code is the HTTP status
+    if not isinstance(code, str):
+        code = body.get("code") if isinstance(body.get("code"), str) else None
+    if code is None and isinstance(body.get("error"), str):
+        code = body["error"]  # OAuth shape
+    if code is None:
+        code = response.headers.get("x-sb-error-code")
+    message = next(
+        (
+            body[key]
+            for key in ("msg", "message", "error_description")
+            if isinstance(body.get(key), str)
+        ),
+        "",
+    )
+    weak = body.get("weak_password")
+    reasons = weak.get("reasons") if isinstance(weak, dict) else None
+    return UpstreamError(
+        status=response.status_code,
+        code=code if isinstance(code, str) else None,
+        message=message,
+        from_gateway=code is None and set(body) <= {"message", "hint"} and "message" in body,
+        weak_password_reasons=tuple(r for r in reasons or () if isinstance(r, str)),
+    )
+
+
+def _weak_password(error: UpstreamError) -> ServiceError:
+    reasons = ", ".join(error.weak_password_reasons) or "policy"
+    return WeakPassword(f"The identity provider rejected the password ({reasons}).")
+
+
+def _rate_limited(_error: UpstreamError) -> ServiceError:
+    return RateLimited(DEFAULT_RETRY_AFTER_SECONDS)
+
+
+def _misconfigured(_error: UpstreamError) -> ServiceError:
+    return ProviderMisconfigured()
+
+
+_BY_CODE: dict[str, Callable[[UpstreamError], ServiceError]] = {
+    "email_exists": lambda _e: EmailExists(),
+    "user_already_exists": lambda _e: EmailExists(),
+    "weak_password": _weak_password,
+    "validation_failed": lambda _e: ValidationFailed(
+        "The identity provider rejected the request as invalid."
+    ),
+    "email_address_invalid": lambda _e: ValidationFailed(
+        "The identity provider rejected the email address."
+    ),
+    "invalid_credentials": lambda _e: InvalidCredentials(),
+    "email_not_confirmed": lambda _e: EmailNotConfirmed(),
+    "user_banned": lambda _e: UserBanned(),
+    "over_request_rate_limit": _rate_limited,
+    "over_email_send_rate_limit": _rate_limited,
+    # The Admin API refused our service key, or a provider is switched off in the project:
+    # the operator must act, so the caller sees a 503, never a 401/403 of its own.
+    "not_admin": _misconfigured,
+    "bad_jwt": _misconfigured,
+    "no_authorization": _misconfigured,
+    "email_provider_disabled": _misconfigured,
+    "signup_disabled": _misconfigured,
+}
+
+
+def map_error(error: UpstreamError, operation: str) -> ServiceError:
+    """Our problem for Supabase's error answer to `operation` (for logs: "admin_create_user")."""
+    if error.from_gateway and error.status in (401, 403):
+        logger.error(
+            "Supabase's gateway rejected this service's API key on %s (HTTP %s): check "
+            "SUPABASE_SERVICE_KEY / SUPABASE_ANON_KEY",
+            operation,
+            error.status,
+        )
+        return ProviderMisconfigured()
+    if error.status >= 500:
+        logger.warning(
+            "Supabase failed on %s: HTTP %s %s", operation, error.status, error.code or "-"
+        )
+        return ProviderError()
+    factory = _BY_CODE.get(error.code or "")
+    if factory is None:
+        logger.warning(
+            "unexpected Supabase answer to %s: HTTP %s code=%s message=%r",
+            operation,
+            error.status,
+            error.code,
+            error.message[:200],
+        )
+        return ProviderError()
+    mapped = factory(error)
+    if isinstance(mapped, ProviderMisconfigured):
+        logger.error(
+            "Supabase refused %s because of this service's configuration: %s (HTTP %s)",
+            operation,
+            error.code,
+            error.status,
+        )
+    return mapped
