@@ -31,7 +31,9 @@ def main() -> int:
     if not args.check:
         generate(COMMITTED)
         return 0
-    with tempfile.TemporaryDirectory() as scratch:
+    # Generate inside the project so the formatter reads the project's ruff settings, exactly
+    # as it does when writing the committed file.
+    with tempfile.TemporaryDirectory(dir=ROOT / "src", prefix=".models-check-") as scratch:
         fresh = Path(scratch) / "models.py"
         generate(fresh)
         expected = fresh.read_text(encoding="utf-8")

@@ -103,6 +103,25 @@ async def postgres_database(postgres_server: PostgresServer) -> AsyncIterator[st
         await postgres_server.drop_database(url)
 
 
+# --- Redis ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The Redis server in TEST_REDIS_URL (CI: redis://127.0.0.1:6379/0)."""
+    url = os.environ.get("TEST_REDIS_URL")
+    if not url:
+        service_missing("TEST_REDIS_URL is not set")
+    try:
+        host_port = str(url).split("://", 1)[1].split("/", 1)[0]
+        host, _, port = host_port.rpartition(":")
+        with socket.create_connection((host or "127.0.0.1", int(port or 6379)), timeout=3):
+            pass
+    except OSError as error:
+        service_missing(f"Redis at TEST_REDIS_URL does not answer: {error}")
+    return str(url)
+
+
 # --- in-process services ------------------------------------------------------------------
 
 
@@ -112,10 +131,12 @@ def make_settings(**overrides: Any) -> Settings:
 
 
 @asynccontextmanager
-async def running_app(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+async def running_app(
+    settings: Settings, client_ip: str = "203.0.113.7"
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     app = create_app(settings)
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 40000))
+        transport = httpx.ASGITransport(app=app, client=(client_ip, 40000))
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield app, client
 

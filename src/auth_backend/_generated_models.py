@@ -16,6 +16,15 @@ class LoginRequest(BaseModel):
     password: Annotated[str, Field(examples=["correct horse battery staple"])]
 
 
+class RefreshRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    refresh_token: Annotated[
+        str, Field(examples=["v2xq3b6t7k4m9pq1r5s8u0w2y4a6c8e0"], max_length=1024, min_length=1)
+    ]
+
+
 class PasswordGrantForm(BaseModel):
     """
     The OAuth2 resource-owner password form (RFC 6749 section 4.3.2).
@@ -46,7 +55,9 @@ class PasswordGrantForm(BaseModel):
 
 class Metadata(BaseModel):
     """
-    Free-form JSON object.
+    Free-form JSON object. On signup it may be at most 8 KiB as JSON and nested at most
+    8 levels deep.
+
     """
 
     model_config = ConfigDict(
@@ -146,6 +157,7 @@ class ProblemCode(
             "email_exists",
             "invalid_credentials",
             "invalid_token",
+            "invalid_refresh_token",
             "email_not_confirmed",
             "user_banned",
             "not_found",
@@ -166,6 +178,7 @@ class ProblemCode(
         "email_exists",
         "invalid_credentials",
         "invalid_token",
+        "invalid_refresh_token",
         "email_not_confirmed",
         "user_banned",
         "not_found",
@@ -182,7 +195,8 @@ class ProblemCode(
     A stable, machine-readable code:
     `validation_failed` (400, the request does not match the contract),
     `weak_password` (400), `email_exists` (409), `invalid_credentials` (401),
-    `invalid_token` (401), `email_not_confirmed` (403), `user_banned` (403),
+    `invalid_token` (401), `invalid_refresh_token` (401), `email_not_confirmed` (403),
+    `user_banned` (403),
     `not_found` (404), `method_not_allowed` (405), `payload_too_large` (413),
     `unsupported_media_type` (415), `rate_limited` (429, see `Retry-After`),
     `provider_error` (502, the identity provider failed),

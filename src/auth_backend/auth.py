@@ -7,8 +7,10 @@ that needs a user.
 
 from __future__ import annotations
 
+import json
+
 from auth_backend.domain import AccessClaims, Credentials, JsonObject, NewAccount
-from auth_backend.errors import InvalidToken, MissingToken
+from auth_backend.errors import FieldProblem, InvalidToken, MissingToken, ValidationFailed
 from auth_backend.providers.base import IdentityProvider
 from auth_backend.security.passwords import check_password_policy, normalize_password
 
@@ -18,7 +20,32 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
+MAX_METADATA_BYTES = 8 * 1024
+MAX_METADATA_DEPTH = 8
+
+
+def check_metadata(metadata: JsonObject) -> None:
+    """Bound what a caller can make us store and put into every token."""
+    if len(json.dumps(metadata, separators=(",", ":"))) > MAX_METADATA_BYTES:
+        message = f"must be at most {MAX_METADATA_BYTES} bytes as JSON"
+    elif _depth(metadata) > MAX_METADATA_DEPTH:
+        message = f"must be nested at most {MAX_METADATA_DEPTH} levels deep"
+    else:
+        return
+    raise ValidationFailed(errors=[FieldProblem(field="body.user_metadata", message=message)])
+
+
+def _depth(value: object) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
 def new_account(email: str, password: str, user_metadata: JsonObject | None) -> NewAccount:
+    if user_metadata:
+        check_metadata(user_metadata)
     normalized = normalize_password(password)
     check_password_policy(normalized)
     return NewAccount(

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 JsonObject = dict[str, Any]
+# Which sessions a logout ends: the token's own, all of the user's, or all but the token's.
+LogoutScope = Literal["local", "global", "others"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -85,6 +85,20 @@ class InvalidToken(ServiceError):
         return {"WWW-Authenticate": 'Bearer error="invalid_token"'}
 
 
+class InvalidRefreshToken(ServiceError):
+    status = 401
+    code = "invalid_refresh_token"
+    title = "Invalid refresh token"
+
+    @classmethod
+    def default_detail(cls) -> str:
+        return "The refresh token is unknown, already used, or its session has ended."
+
+
+class RefreshTokenReused(InvalidRefreshToken):
+    """A rotated token came back: whoever holds it, the session is revoked for everyone."""
+
+
 class MissingToken(InvalidToken):
     """No credentials at all: RFC 6750 section 3.1 says to send no error code then."""
 
@@ -211,6 +225,7 @@ ALL_ERRORS: tuple[type[ServiceError], ...] = (
     EmailExists,
     InvalidCredentials,
     InvalidToken,
+    InvalidRefreshToken,
     EmailNotConfirmed,
     UserBanned,
     NotFound,

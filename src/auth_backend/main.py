@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
 from auth_backend.api import auth_routes, operations_routes
 from auth_backend.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
@@ -19,6 +20,7 @@ from auth_backend.api.problems import install_problem_handlers
 from auth_backend.contract import load_contract
 from auth_backend.providers.base import IdentityProvider
 from auth_backend.providers.factory import build_provider
+from auth_backend.security.throttling import Rule, Throttle, storage_for
 from auth_backend.settings import Settings
 
 logger = logging.getLogger("auth_backend")
@@ -55,12 +57,32 @@ def create_app(
     )
     app.state.provider = provider
     app.state.settings = settings
+    app.state.throttle = Throttle(
+        storage_for(settings.redis_url),
+        {
+            Rule.LOGIN_PER_IP: settings.throttle_login_per_ip,
+            Rule.LOGIN_PER_ACCOUNT: settings.throttle_login_per_account,
+            Rule.SIGNUP_PER_IP: settings.throttle_signup_per_ip,
+            Rule.REFRESH_PER_IP: settings.throttle_refresh_per_ip,
+        },
+    )
     # Serve the hand-written contract, not one derived from the routes.
     app.openapi = lambda: contract  # type: ignore[method-assign]
 
     auth_routes.register(app)
     operations_routes.register(app)
     install_problem_handlers(app)
+    if settings.cors_origins:
+        # Off unless origins are listed: browsers then may call us with a bearer token, never
+        # with cookies (we set none), and may read the request id.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+            max_age=600,
+        )
     # Added last = outermost: the request id exists before anything else can fail.
     app.add_middleware(BodySizeLimitMiddleware)
     app.add_middleware(RequestContextMiddleware)

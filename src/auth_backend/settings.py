@@ -9,10 +9,19 @@ from __future__ import annotations
 import base64
 import json
 from functools import cached_property
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, HttpUrl, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+import limits
+from pydantic import (
+    Field,
+    HttpUrl,
+    IPvAnyNetwork,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -107,12 +116,63 @@ class Settings(BaseSettings):
         description="Supabase: header that carries the end user's IP to Supabase, so its per-IP "
         "rate limits see users, not this service. Empty to send none.",
     )
+    redis_url: str | None = Field(
+        default=None,
+        pattern=r"^rediss?://",
+        description="Redis for rate limits shared by every replica (redis://host:6379/0); "
+        "unset keeps them in each process's memory.",
+    )
+    throttle_login_per_ip: str = Field(
+        default="60/minute",
+        description="Login attempts allowed per client IP (limits syntax: N/second|minute|hour).",
+    )
+    throttle_login_per_account: str = Field(
+        default="10/minute",
+        description="Failed login attempts allowed per email address, known or not.",
+    )
+    throttle_signup_per_ip: str = Field(
+        default="20/minute", description="Signups allowed per client IP."
+    )
+    throttle_refresh_per_ip: str = Field(
+        default="60/minute", description="Token refreshes allowed per client IP."
+    )
+    trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated proxy addresses or CIDRs whose X-Forwarded-For is "
+        "believed; empty trusts none and uses the TCP peer's address.",
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated origins allowed by CORS (https://app.example.com); "
+        "empty disables CORS.",
+    )
     supabase_timeout: float = Field(
         default=10.0,
         gt=0,
         le=120,
         description="Supabase: seconds to wait for an answer (connecting gets at most 3).",
     )
+
+    @field_validator("trusted_proxies", "cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator(
+        "throttle_login_per_ip",
+        "throttle_login_per_account",
+        "throttle_signup_per_ip",
+        "throttle_refresh_per_ip",
+    )
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        try:
+            limits.parse(value)
+        except ValueError:
+            raise ValueError("expected a rate like 10/minute or 100/hour") from None
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -167,7 +227,13 @@ class Settings(BaseSettings):
 
 # Values that may hold credentials (a database URL can carry a password).
 _NEVER_ECHOED = frozenset(
-    {"database_url", "supabase_service_key", "supabase_anon_key", "supabase_jwt_secret"}
+    {
+        "database_url",
+        "redis_url",
+        "supabase_service_key",
+        "supabase_anon_key",
+        "supabase_jwt_secret",
+    }
 )
 
 

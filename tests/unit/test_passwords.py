@@ -6,11 +6,14 @@ import asyncio
 
 import bcrypt
 import pytest
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
 
 from auth_backend.errors import WeakPassword
 from auth_backend.security.passwords import (
     PasswordHasher,
     check_password_policy,
+    common_passwords,
     normalize_password,
 )
 
@@ -70,7 +73,7 @@ async def test_hashing_does_not_block_the_event_loop(hasher: PasswordHasher) -> 
 
 
 def test_policy_counts_characters_and_bytes() -> None:
-    check_password_policy("12345678")
+    check_password_policy("q7#mzv!x")
     check_password_policy("ü" * 36)  # 72 bytes
     with pytest.raises(WeakPassword, match="at least 8"):
         check_password_policy("1234567")
@@ -81,3 +84,33 @@ def test_policy_counts_characters_and_bytes() -> None:
 def test_nfkc_normalisation() -> None:
     assert normalize_password("ﬁne-Ⅸ") == "fine-IX"
     assert normalize_password("cafe\u0301") == "café"
+
+
+@pytest.mark.parametrize(
+    "password", ["password1", "PASSWORD1", "iloveyou", "qwertyuiop", "11111111"]
+)
+def test_common_passwords_are_refused_whatever_their_case(password: str) -> None:
+    with pytest.raises(WeakPassword, match="most commonly used"):
+        check_password_policy(password)
+
+
+def test_the_common_password_list_is_large() -> None:
+    assert len(common_passwords()) >= 10_000
+
+
+@pytest.mark.parametrize(
+    "password",
+    ["🔐🔑🗝️🔒🔓🛡️⚔️🏰", "пароль-для-входа", "密码很长很长很长很长", "correct horse battery"],
+)
+def test_any_unicode_is_accepted(password: str) -> None:
+    check_password_policy(normalize_password(password))
+
+
+async def test_hashes_with_outdated_argon2_parameters_are_upgraded(hasher: PasswordHasher) -> None:
+    old = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=8192, parallelism=1),)).hash(
+        "correct horse"
+    )
+    result = await hasher.verify("correct horse", old)
+    assert result.valid
+    assert result.upgraded_hash is not None
+    assert result.upgraded_hash.startswith("$argon2id$v=19$m=19456,t=2,p=1$")

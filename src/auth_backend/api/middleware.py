@@ -11,6 +11,7 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from auth_backend import request_context
 from auth_backend.api.problems import PROBLEM_MEDIA_TYPE, problem_body
 from auth_backend.errors import PayloadTooLarge
 
@@ -33,6 +34,7 @@ class RequestContextMiddleware:
             return
         request_id = _request_id(scope)
         scope.setdefault("state", {})["request_id"] = request_id
+        request_context.request_id.set(request_id)
         extra_headers = [*_ALWAYS, (REQUEST_ID_HEADER, request_id.encode())]
 
         async def send_with_headers(message: Message) -> None:

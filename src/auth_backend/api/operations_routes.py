@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
-from auth_backend.api.auth_routes import provider_of
+from auth_backend.api.context import provider_of
 from auth_backend.api.responses import model_response
 from auth_backend.models import Health, JsonWebKeySet
 

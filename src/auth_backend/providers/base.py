@@ -8,6 +8,7 @@ from auth_backend.domain import (
     AccessClaims,
     ClientContext,
     Credentials,
+    LogoutScope,
     NewAccount,
     TokenGrant,
     UserAccount,
@@ -34,6 +35,14 @@ class IdentityProvider(Protocol):
 
     async def sign_in(self, credentials: Credentials, context: ClientContext) -> TokenGrant:
         """Check the password and issue tokens. Raises InvalidCredentials and friends."""
+
+    async def refresh(self, refresh_token: str, context: ClientContext) -> TokenGrant:
+        """Rotate the refresh token and issue new tokens. Raises InvalidRefreshToken."""
+
+    async def sign_out(
+        self, access_token: str, claims: AccessClaims, scope: LogoutScope, context: ClientContext
+    ) -> None:
+        """End the sessions `scope` names, for the user of the verified token."""
 
     async def verify_access_token(self, token: str) -> AccessClaims:
         """Verify signature and claims locally. Raises InvalidToken."""

@@ -7,6 +7,7 @@ import secrets
 import time
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 from joserfc.jwk import ECKey, Key
 
@@ -14,14 +15,22 @@ from auth_backend.domain import (
     AccessClaims,
     ClientContext,
     Credentials,
+    LogoutScope,
     NewAccount,
     TokenGrant,
     UserAccount,
 )
-from auth_backend.errors import InvalidCredentials, ProviderUnavailable
+from auth_backend.errors import (
+    InvalidCredentials,
+    InvalidToken,
+    ProviderUnavailable,
+    RefreshTokenReused,
+)
+from auth_backend.providers.revocations import RevokedSessions
 from auth_backend.providers.store import Store, create_engine, migrate
 from auth_backend.security.passwords import PasswordHasher
 from auth_backend.security.tokens import (
+    CLOCK_LEEWAY_SECONDS,
     LOCAL_SIGNING_ALGORITHM,
     AccessTokenIssuer,
     AccessTokenVerifier,
@@ -52,6 +61,7 @@ class LocalProvider:
         self._keys: dict[str, Key] = {}
         self._resolve = resolver_for(self._keys)
         self._keys_loaded_at = 0.0
+        self._revoked: RevokedSessions | None = None
 
     @property
     def store(self) -> Store:
@@ -64,9 +74,15 @@ class LocalProvider:
         self._store = Store(engine)
         await migrate(engine)
         await self._load_or_create_keys()
+        self._revoked = RevokedSessions(
+            self._store.sessions_revoked_since, self._ttl + CLOCK_LEEWAY_SECONDS
+        )
+        await self._revoked.start()
         await self._hasher.warm_up()
 
     async def aclose(self) -> None:
+        if self._revoked is not None:
+            await self._revoked.stop()
         self._hasher.close()
         if self._store is not None:
             await self._store.engine.dispose()
@@ -99,22 +115,44 @@ class LocalProvider:
             user_agent=context.user_agent,
             upgraded_password_hash=result.upgraded_hash,
         )
-        issued = self._issuer.issue(user, session_id, int(now.timestamp()))
-        return TokenGrant(
-            access_token=issued.token,
-            expires_in=issued.expires_at - issued.issued_at,
-            expires_at=issued.expires_at,
-            refresh_token=refresh_token,
-            user=user,
+        return self._grant(user, session_id, refresh_token, now)
+
+    async def refresh(self, refresh_token: str, context: ClientContext) -> TokenGrant:
+        replacement = secrets.token_urlsafe(32)
+        now = _utc_now()
+        try:
+            session_id, user = await self.store.rotate_refresh_token(
+                presented=refresh_token, replacement=replacement, now=now
+            )
+        except RefreshTokenReused:
+            # The store has ended the session; make this replica stop its tokens at once.
+            await self._revocations.poll()
+            raise
+        return self._grant(user, session_id, replacement, now)
+
+    async def sign_out(
+        self, access_token: str, claims: AccessClaims, scope: LogoutScope, context: ClientContext
+    ) -> None:
+        if claims.session_id is None:
+            raise InvalidToken("The access token carries no session.")
+        ended = await self.store.end_sessions(
+            user_id=claims.subject,
+            current_session=UUID(claims.session_id),
+            scope=scope,
+            now=_utc_now(),
         )
+        self._revocations.add(ended)
 
     async def verify_access_token(self, token: str) -> AccessClaims:
         try:
-            return self._verifier.verify(token, self._resolve, (LOCAL_SIGNING_ALGORITHM,))
+            claims = self._verifier.verify(token, self._resolve, (LOCAL_SIGNING_ALGORITHM,))
         except UnknownKeyId:
             if not await self._reload_keys_if_due():
                 raise
-        return self._verifier.verify(token, self._resolve, (LOCAL_SIGNING_ALGORITHM,))
+            claims = self._verifier.verify(token, self._resolve, (LOCAL_SIGNING_ALGORITHM,))
+        if claims.session_id in self._revocations:
+            raise InvalidToken("The session of this access token has ended.")
+        return claims
 
     async def public_keys(self) -> dict[str, Any]:
         return {"keys": [public_jwk(key) for key in self._keys.values()]}
@@ -124,6 +162,24 @@ class LocalProvider:
             await self.store.ping()
         except Exception as error:  # any driver failure means the same thing here
             raise ProviderUnavailable("The user database does not answer.") from error
+
+    def _grant(
+        self, user: UserAccount, session_id: UUID, refresh_token: str, now: datetime
+    ) -> TokenGrant:
+        issued = self._issuer.issue(user, session_id, int(now.timestamp()))
+        return TokenGrant(
+            access_token=issued.token,
+            expires_in=issued.expires_at - issued.issued_at,
+            expires_at=issued.expires_at,
+            refresh_token=refresh_token,
+            user=user,
+        )
+
+    @property
+    def _revocations(self) -> RevokedSessions:
+        if self._revoked is None:
+            raise RuntimeError("LocalProvider.start() has not run")
+        return self._revoked
 
     @property
     def _issuer(self) -> AccessTokenIssuer:

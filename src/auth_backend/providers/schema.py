@@ -66,7 +66,8 @@ sessions = sa.Table(
     ),
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("refreshed_at", UtcDateTime(), nullable=True),
-    sa.Column("revoked_at", UtcDateTime(), nullable=True),
+    # Indexed: every replica polls for recently revoked sessions.
+    sa.Column("revoked_at", UtcDateTime(), nullable=True, index=True),
     sa.Column("ip", sa.String(64), nullable=True),
     sa.Column("user_agent", sa.String(512), nullable=True),
 )

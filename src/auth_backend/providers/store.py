@@ -17,10 +17,10 @@ from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from auth_backend.domain import JsonObject, UserAccount
-from auth_backend.errors import EmailExists
+from auth_backend.errors import EmailExists, InvalidRefreshToken, RefreshTokenReused
 from auth_backend.providers.schema import refresh_tokens, sessions, signing_keys, users
 
 logger = logging.getLogger(__name__)
@@ -199,6 +199,103 @@ class Store:
                 )
             )
         return session_id, replace(user, updated_at=now, last_sign_in_at=now)
+
+    async def rotate_refresh_token(
+        self, *, presented: str, replacement: str, now: datetime
+    ) -> tuple[UUID, UserAccount]:
+        """Swap a live refresh token for a new one in the same session.
+
+        The conditional UPDATE is the whole concurrency story: of two requests presenting the
+        same token, exactly one flips `revoked`; the other sees a used token, which is reuse.
+        """
+        presented_hash = hash_refresh_token(presented)
+        reused = False
+        async with self.engine.begin() as connection:
+            claimed = await connection.execute(
+                refresh_tokens.update()
+                .where(
+                    refresh_tokens.c.token_hash == presented_hash,
+                    refresh_tokens.c.revoked.is_(False),
+                )
+                .values(revoked=True)
+            )
+            row = (
+                await connection.execute(
+                    sa.select(
+                        refresh_tokens.c.session_id, sessions.c.revoked_at, sessions.c.user_id
+                    )
+                    .join(sessions, sessions.c.id == refresh_tokens.c.session_id)
+                    .where(refresh_tokens.c.token_hash == presented_hash)
+                )
+            ).first()
+            if row is None:
+                raise InvalidRefreshToken()
+            if claimed.rowcount != 1:
+                # Revoke and commit before answering: raising inside would roll it back.
+                reused = True
+                await self._revoke(connection, [row.session_id], now)
+            elif row.revoked_at is not None:
+                raise InvalidRefreshToken()
+            else:
+                await connection.execute(
+                    refresh_tokens.insert().values(
+                        session_id=row.session_id,
+                        token_hash=hash_refresh_token(replacement),
+                        parent_hash=presented_hash,
+                        revoked=False,
+                        created_at=now,
+                    )
+                )
+                await connection.execute(
+                    sessions.update()
+                    .where(sessions.c.id == row.session_id)
+                    .values(refreshed_at=now)
+                )
+                user = (
+                    await connection.execute(sa.select(users).where(users.c.id == row.user_id))
+                ).one()
+        if reused:
+            raise RefreshTokenReused()
+        return row.session_id, _account(user)
+
+    async def end_sessions(
+        self, *, user_id: UUID, current_session: UUID, scope: str, now: datetime
+    ) -> list[UUID]:
+        """Revoke the current session (local), all of the user's (global) or all but it
+        (others); returns the sessions revoked."""
+        query = sa.select(sessions.c.id).where(
+            sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None)
+        )
+        if scope == "local":
+            query = query.where(sessions.c.id == current_session)
+        elif scope == "others":
+            query = query.where(sessions.c.id != current_session)
+        async with self.engine.begin() as connection:
+            ended = list((await connection.execute(query)).scalars())
+            await self._revoke(connection, ended, now)
+        return ended
+
+    async def sessions_revoked_since(self, since: datetime) -> list[tuple[UUID, datetime]]:
+        query = sa.select(sessions.c.id, sessions.c.revoked_at).where(
+            sessions.c.revoked_at >= since
+        )
+        async with self.engine.connect() as connection:
+            return [(row.id, row.revoked_at) for row in await connection.execute(query)]
+
+    @staticmethod
+    async def _revoke(connection: AsyncConnection, session_ids: list[UUID], now: datetime) -> None:
+        if not session_ids:
+            return
+        await connection.execute(
+            sessions.update()
+            .where(sessions.c.id.in_(session_ids), sessions.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        await connection.execute(
+            refresh_tokens.update()
+            .where(refresh_tokens.c.session_id.in_(session_ids))
+            .values(revoked=True)
+        )
 
     async def signing_keys(self) -> list[StoredSigningKey]:
         """Every key still valid for verification, oldest first."""

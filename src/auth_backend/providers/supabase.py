@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -21,12 +22,19 @@ from auth_backend.domain import (
     AccessClaims,
     ClientContext,
     Credentials,
+    LogoutScope,
     NewAccount,
     TokenGrant,
     UserAccount,
 )
 from auth_backend.errors import InvalidCredentials, ProviderError, ProviderUnavailable, ServiceError
-from auth_backend.providers.supabase_errors import map_error, parse_error
+from auth_backend.providers.supabase_errors import (
+    REFRESH_CALL,
+    USER_TOKEN_CALL,
+    UpstreamError,
+    map_error,
+    parse_error,
+)
 from auth_backend.providers.supabase_keys import SupabaseKeys
 from auth_backend.security.passwords import MAX_PASSWORD_BYTES
 from auth_backend.security.tokens import AccessTokenVerifier, UnknownKeyId
@@ -159,14 +167,43 @@ class SupabaseProvider:
             json={"email": credentials.email, "password": credentials.password},
             headers=self._user_headers(context),
         )
-        session = self._parse(_SupabaseSession, data, "password_grant")
-        expires_at = session.expires_at or int(time.time()) + session.expires_in
+        return self._grant(self._parse(_SupabaseSession, data, "password_grant"))
+
+    @staticmethod
+    def _grant(session: _SupabaseSession) -> TokenGrant:
         return TokenGrant(
             access_token=session.access_token,
             expires_in=session.expires_in,
-            expires_at=expires_at,
+            expires_at=session.expires_at or int(time.time()) + session.expires_in,
             refresh_token=session.refresh_token,
             user=session.user.to_account(),
+        )
+
+    async def refresh(self, refresh_token: str, context: ClientContext) -> TokenGrant:
+        data = await self._call(
+            "POST",
+            "/token",
+            "refresh_token_grant",
+            params={"grant_type": "refresh_token"},
+            json={"refresh_token": refresh_token},
+            headers=self._user_headers(context),
+            overrides=REFRESH_CALL,
+        )
+        return self._grant(self._parse(_SupabaseSession, data, "refresh_token_grant"))
+
+    async def sign_out(
+        self, access_token: str, claims: AccessClaims, scope: LogoutScope, context: ClientContext
+    ) -> None:
+        # Supabase identifies the session from the user's own token (reference 3.4).
+        headers = {**self._user_headers(context), "Authorization": f"Bearer {access_token}"}
+        await self._call(
+            "POST",
+            "/logout",
+            "logout",
+            params={"scope": scope},
+            headers=headers,
+            overrides=USER_TOKEN_CALL,
+            expect_body=False,
         )
 
     async def verify_access_token(self, token: str) -> AccessClaims:
@@ -224,6 +261,8 @@ class SupabaseProvider:
         headers: dict[str, str] | None = None,
         params: dict[str, str] | None = None,
         json: dict[str, Any] | None = None,
+        overrides: dict[str, Callable[[UpstreamError], ServiceError]] | None = None,
+        expect_body: bool = True,
     ) -> Any:
         if self._client is None:
             raise RuntimeError("SupabaseProvider.start() has not run")
@@ -238,7 +277,9 @@ class SupabaseProvider:
             logger.warning("Supabase unreachable on %s: %s", operation, type(error).__name__)
             raise ProviderUnavailable() from None
         if response.status_code >= 400:
-            raise map_error(parse_error(response), operation)
+            raise map_error(parse_error(response), operation, overrides)
+        if not expect_body:
+            return None
         try:
             return response.json()
         except ValueError:

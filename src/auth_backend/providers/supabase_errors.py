@@ -20,9 +20,12 @@ from auth_backend.errors import (
     EmailExists,
     EmailNotConfirmed,
     InvalidCredentials,
+    InvalidRefreshToken,
+    InvalidToken,
     ProviderError,
     ProviderMisconfigured,
     RateLimited,
+    RefreshTokenReused,
     ServiceError,
     UserBanned,
     ValidationFailed,
@@ -117,8 +120,48 @@ _BY_CODE: dict[str, Callable[[UpstreamError], ServiceError]] = {
 }
 
 
-def map_error(error: UpstreamError, operation: str) -> ServiceError:
-    """Our problem for Supabase's error answer to `operation` (for logs: "admin_create_user")."""
+# Codes that mean something else when the caller's own token or refresh token is at stake:
+# then the caller's credential is wrong, not our configuration.
+_INVALID_USER_TOKEN: dict[str, Callable[[UpstreamError], ServiceError]] = {
+    code: (lambda _e: InvalidToken("The session of this access token has ended."))
+    for code in (
+        "no_authorization",
+        "bad_jwt",
+        "session_not_found",
+        "user_not_found",
+        "user_banned",
+    )
+}
+_INVALID_REFRESH_TOKEN: dict[str, Callable[[UpstreamError], ServiceError]] = {
+    **{
+        code: (lambda _e: InvalidRefreshToken())
+        for code in (
+            "refresh_token_not_found",
+            "session_not_found",
+            "session_expired",
+            "validation_failed",
+            "user_not_found",
+        )
+    },
+    "refresh_token_already_used": lambda _e: RefreshTokenReused(),
+    # Supabase's lock on one session's refresh took too long: transient, so retry soon.
+    "conflict": lambda _e: RateLimited(1),
+}
+USER_TOKEN_CALL = _INVALID_USER_TOKEN
+REFRESH_CALL = _INVALID_REFRESH_TOKEN
+
+
+def map_error(
+    error: UpstreamError,
+    operation: str,
+    overrides: dict[str, Callable[[UpstreamError], ServiceError]] | None = None,
+) -> ServiceError:
+    """Our problem for Supabase's error answer to `operation` (for logs: "admin_create_user").
+
+    `overrides` re-map codes whose meaning depends on the call (USER_TOKEN_CALL,
+    REFRESH_CALL)."""
+    if overrides and error.code in overrides and not error.from_gateway:
+        return overrides[error.code](error)
     if error.from_gateway and error.status in (401, 403):
         logger.error(
             "Supabase's gateway rejected this service's API key on %s (HTTP %s): check "

@@ -14,11 +14,13 @@ import unicodedata
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cache
 from typing import TypeVar
 
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 from pwdlib.hashers.bcrypt import BcryptHasher
+from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 from auth_backend.errors import WeakPassword
 
@@ -40,12 +42,20 @@ def normalize_password(password: str) -> str:
     return unicodedata.normalize("NFKC", password)
 
 
+@cache
+def common_passwords() -> frozenset[str]:
+    """The 30,000 most common passwords of zxcvbn's list (from leaked password corpora)."""
+    return frozenset(password.casefold() for password in FREQUENCY_LISTS["passwords"])
+
+
 def check_password_policy(password: str) -> None:
     """Raise WeakPassword saying why, for an already normalised password."""
     if len(password) < MIN_PASSWORD_CHARACTERS:
         raise WeakPassword(f"Password must be at least {MIN_PASSWORD_CHARACTERS} characters long.")
     if len(password.encode("utf-8")) > MAX_PASSWORD_BYTES:
         raise WeakPassword(f"Password must be at most {MAX_PASSWORD_BYTES} bytes long in UTF-8.")
+    if password.casefold() in common_passwords():
+        raise WeakPassword("This password is one of the most commonly used; choose another.")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,27 @@
+"""Audit events: one structured log line per security-relevant outcome.
+
+Lines go to the `auth_backend.audit` logger with the event's fields in `extra["audit"]`, so a
+JSON formatter can emit them as fields. Callers pass identifiers only: never a password, a
+token or a key.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from auth_backend import request_context
+
+logger = logging.getLogger("auth_backend.audit")
+
+
+def audit(event: str, *, ip: str | None, user_id: str | None = None, **fields: Any) -> None:
+    record = {
+        "event": event,
+        "user_id": user_id,
+        "ip": ip,
+        "request_id": request_context.request_id.get(),
+        **fields,
+    }
+    rendered = " ".join(f"{key}={value}" for key, value in record.items() if value is not None)
+    logger.info("audit %s", rendered, extra={"audit": record})

@@ -1,0 +1,86 @@
+"""Rate limits on the credential endpoints, in memory or shared through Redis.
+
+Built on the `limits` library (moving windows). When Redis is configured but down, requests
+are let through and an error is logged: a throttling outage must not become a login outage.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Mapping
+from enum import StrEnum
+
+import limits
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+
+from auth_backend.errors import RateLimited
+
+logger = logging.getLogger(__name__)
+
+_NAMESPACE = "auth-backend"
+
+
+class Rule(StrEnum):
+    LOGIN_PER_IP = "login-ip"
+    LOGIN_PER_ACCOUNT = "login-account"
+    SIGNUP_PER_IP = "signup-ip"
+    REFRESH_PER_IP = "refresh-ip"
+
+
+def storage_for(redis_url: str | None) -> Storage:
+    if redis_url is None:
+        return MemoryStorage()
+    # limits' async Redis storage takes the async+ scheme; redis-py is the client.
+    return RedisStorage(f"async+{redis_url}", implementation="redispy")
+
+
+class Throttle:
+    def __init__(self, storage: Storage, rules: Mapping[Rule, str]) -> None:
+        self._storage = storage
+        self._limiter = MovingWindowRateLimiter(storage)
+        self._rules = {rule: limits.parse(rate) for rule, rate in rules.items()}
+
+    async def consume(self, rule: Rule, key: str) -> None:
+        """Count one request against `rule` for `key`; RateLimited when over the limit."""
+        item = self._rules[rule]
+        try:
+            allowed = await self._limiter.hit(item, _NAMESPACE, rule, key)
+        except Exception as error:  # storage down: fail open, loudly
+            _storage_failed(error)
+            return
+        if not allowed:
+            raise RateLimited(await self._retry_after(item, rule, key))
+
+    async def check(self, rule: Rule, key: str) -> None:
+        """RateLimited if `key` is already over the limit, without counting this request."""
+        item = self._rules[rule]
+        try:
+            allowed = await self._limiter.test(item, _NAMESPACE, rule, key)
+        except Exception as error:
+            _storage_failed(error)
+            return
+        if not allowed:
+            raise RateLimited(await self._retry_after(item, rule, key))
+
+    async def record(self, rule: Rule, key: str) -> None:
+        """Count an event (a failed login) that `check` will see later."""
+        try:
+            await self._limiter.hit(self._rules[rule], _NAMESPACE, rule, key)
+        except Exception as error:
+            _storage_failed(error)
+
+    async def _retry_after(self, item: limits.RateLimitItem, rule: Rule, key: str) -> int:
+        try:
+            stats = await self._limiter.get_window_stats(item, _NAMESPACE, rule, key)
+        except Exception:  # the limit is known to be hit; any positive wait is truthful
+            return item.get_expiry()
+        return max(1, math.ceil(stats.reset_time - time.time()))
+
+
+def _storage_failed(error: Exception) -> None:
+    logger.error(
+        "rate-limit storage failed (%s); letting the request through", type(error).__name__
+    )
