@@ -12,7 +12,12 @@ BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
-.PHONY: help install dev run test check lint format typecheck check-models check-env check-lock generate env-example lock pytest clean
+BENCH_VENV := bench/.venv
+# The server stack every benchmark server must share with the service (see bench/constraints.txt).
+BENCH_STACK := anyio|argon2-cffi|argon2-cffi-bindings|cffi|click|cryptography|fastapi|h11|httptools|idna|pydantic|pydantic-core|starlette|typing-extensions|uvicorn|uvloop
+BENCH_ARGS ?= --write-results
+
+.PHONY: help install dev run test check lint format typecheck check-models check-env check-lock generate env-example lock pytest clean bench bench-env bench-lock wrk
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -38,12 +43,12 @@ test: install check pytest ## Everything CI runs: lint, types, drift checks, tes
 check: lint typecheck check-models check-env check-lock ## Static checks only
 
 lint: install ## ruff lint and format check
-	$(BIN)/ruff check src tests scripts
-	$(BIN)/ruff format --check src tests scripts
+	$(BIN)/ruff check src tests scripts bench
+	$(BIN)/ruff format --check src tests scripts bench
 
 format: install ## Apply ruff's fixes and formatting
-	$(BIN)/ruff check --fix src tests scripts
-	$(BIN)/ruff format src tests scripts
+	$(BIN)/ruff check --fix src tests scripts bench
+	$(BIN)/ruff format src tests scripts bench
 
 typecheck: install ## mypy --strict on src/
 	$(BIN)/mypy src
@@ -69,5 +74,34 @@ lock: $(UV) ## Re-resolve uv.lock after editing dependencies
 pytest: install ## The test suite
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+wrk: ## Make sure wrk (the load generator) is installed: apt-get as root, else say how
+	@command -v wrk >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing wrk"; \
+			DEBIAN_FRONTEND=noninteractive apt-get update -qq -o DPkg::Lock::Timeout=300 && \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+				-o DPkg::Lock::Timeout=300 wrk >/dev/null; \
+		else \
+			echo "wrk is missing: install it (Debian/Ubuntu: sudo apt-get install wrk; macOS: brew install wrk)"; \
+			exit 1; \
+		fi; }
+
+$(BENCH_VENV)/.installed: $(UV) bench/requirements.txt
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(BENCH_VENV)
+	$(UV) pip sync --quiet --python $(BENCH_VENV)/bin/python bench/requirements.txt
+	touch $@
+
+bench-env: $(BENCH_VENV)/.installed ## Create bench/.venv: the peer (fastapi-users), PyJWT, py-spy
+
+bench-lock: $(UV) ## Re-pin bench/requirements.txt, holding the server stack to uv.lock's versions
+	$(UV) export --frozen --no-dev --no-emit-project --no-hashes --format requirements-txt --quiet \
+		| grep -E '^($(BENCH_STACK))==' | sed 's/ .*//' > bench/constraints.txt
+	$(UV) pip compile --quiet --no-header --python-version 3.11 bench/requirements.in \
+		-c bench/constraints.txt -o bench/requirements.txt
+	sed -i '1i # Compiled by `make bench-lock` from requirements.in with constraints.txt (the server stack of uv.lock).' bench/requirements.txt
+
+bench: install bench-env wrk ## The benchmark suite (about 5 minutes); updates bench/RESULTS.md
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
 clean: ## Remove the environments and caches
-	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) $(BENCH_VENV) .pytest_cache .mypy_cache .ruff_cache

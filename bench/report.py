@@ -1,0 +1,207 @@
+"""The table of targets, computed from one run's measurements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Row:
+    target: str
+    measure: str
+    value: str
+    goal: str
+    met: bool | None  # None: not measured in this run
+
+    @property
+    def verdict(self) -> str:
+        return "pending" if self.met is None else ("met" if self.met else "NOT met")
+
+
+def _rps(run: dict[str, Any], name: str) -> float | None:
+    result = run["wrk"].get(name)
+    if result is None or result["requests"] == 0:
+        return None
+    return float(result["ok_rps"])
+
+
+def _ratio(run: dict[str, Any], numerator: str, denominator: str) -> float | None:
+    top, bottom = _rps(run, numerator), _rps(run, denominator)
+    if top is None or not bottom:
+        return None
+    return top / bottom
+
+
+def _row(target: str, measure: str, value: float | None, goal: str, test: Any, unit: str) -> Row:
+    if value is None:
+        return Row(target, measure, "—", goal, None)
+    return Row(target, measure, f"{value:.2f}{unit}", goal, bool(test(value)))
+
+
+def rows(run: dict[str, Any]) -> list[Row]:
+    values = run["values"]
+    table = [
+        _row(
+            "1",
+            "`GET /me` ÷ bare Starlette + PyJWT `/me` (one token)",
+            _ratio(run, "me.service", "me.floor"),
+            "≥ 1.0x",
+            lambda v: v >= 1.0,
+            "x",
+        ),
+        _row(
+            "1",
+            "`GET /me` ÷ fastapi-users `/users/me`",
+            _ratio(run, "me.service", "me.peer"),
+            "≥ 8x",
+            lambda v: v >= 8.0,
+            "x",
+        ),
+        _row(
+            "1 (info)",
+            f"`GET /me` ÷ floor, {values.get('me.distinct_tokens', '?')} distinct tokens "
+            "(every request a cache miss)",
+            _ratio(run, "me.service_many", "me.floor_many"),
+            "—",
+            lambda _v: True,
+            "x",
+        ),
+        _row(
+            "2",
+            "`GET /health` (all middleware) ÷ bare FastAPI `/health`",
+            _ratio(run, "health.service", "health.floor_fastapi"),
+            "≥ 0.8x",
+            lambda v: v >= 0.8,
+            "x",
+        ),
+        _row(
+            "2 (info)",
+            "bare FastAPI `/health` ÷ bare Starlette `/health`",
+            _ratio(run, "health.floor_fastapi", "health.floor_starlette"),
+            "—",
+            lambda _v: True,
+            "x",
+        ),
+    ]
+    ceiling = values.get("login.ceiling")
+    login = _rps(run, "login.service")
+    table.append(
+        _row(
+            "3",
+            "`POST /login` ÷ hashing ceiling (cores ÷ verify CPU time)",
+            login / ceiling["ceiling_per_s"] if ceiling and login else None,
+            "≥ 0.9x",
+            lambda v: v >= 0.9,
+            "x",
+        )
+    )
+    table.append(
+        _row(
+            "3 (info)",
+            "`POST /login` ÷ what `cores` threads verifying flat out achieved",
+            login / ceiling["achieved_threads_per_s"] if ceiling and login else None,
+            "—",
+            lambda _v: True,
+            "x",
+        )
+    )
+    probe = values.get("login.health_probe", {})
+    table.append(
+        _row(
+            "3",
+            "`GET /health` p99 during the login storm",
+            probe.get("p99_ms"),
+            "< 20 ms",
+            lambda v: v < 20 and probe.get("errors", 0) == 0,
+            " ms",
+        )
+    )
+    direct, via = run["wrk"].get("supabase.direct"), run["wrk"].get("supabase.service")
+    table.append(
+        _row(
+            "4",
+            "Supabase `/login` p50 minus the double's `/token` p50",
+            via["p50_ms"] - direct["p50_ms"] if direct and via else None,
+            "≤ 1 ms",
+            lambda v: v <= 1.0,
+            " ms",
+        )
+    )
+    logins = values.get("supabase.logins")
+    table.append(
+        _row(
+            "4",
+            f"TCP connections to the double for {logins['logins'] if logins else '?'} logins "
+            "(32 concurrent)",
+            float(logins["new_connections"]) if logins else None,
+            "≤ 4",
+            lambda v: v <= 4 and logins is not None and logins["ok"] == logins["logins"],
+            "",
+        )
+    )
+    table.append(
+        _row(
+            "5",
+            "start-up to the first 200 from `/health`",
+            values.get("startup_s"),
+            "< 2 s",
+            lambda v: v < 2.0,
+            " s",
+        )
+    )
+    rss = values.get("memory.rss_mb", {})
+    table.append(
+        _row(
+            "5",
+            "resident memory after the full suite",
+            rss.get("pass 1"),
+            "< 150 MB",
+            lambda v: v < 150,
+            " MB",
+        )
+    )
+    growth = None
+    if "pass 1" in rss and "pass 3" in rss:
+        growth = (rss["pass 3"] - rss["pass 1"]) / rss["pass 1"] * 100
+    table.append(
+        _row(
+            "5",
+            "memory growth, pass 1 → pass 3",
+            growth,
+            "≤ 5 %",
+            lambda v: v <= 5.0,
+            " %",
+        )
+    )
+    table.append(
+        _row(
+            "6",
+            "`GET /me`, `WEB_CONCURRENCY=2` ÷ one worker (wrk on the same 2 cores)",
+            _ratio(run, "scaling.2w", "scaling.1w"),
+            "≥ 1.6x",
+            lambda v: v >= 1.6,
+            "x",
+        )
+    )
+    return table
+
+
+def markdown_table(table: list[Row]) -> str:
+    lines = ["| # | Measure | Result | Target | |", "| --- | --- | --- | --- | --- |"]
+    for row in table:
+        lines.append(f"| {row.target} | {row.measure} | {row.value} | {row.goal} | {row.verdict} |")
+    return "\n".join(lines)
+
+
+def raw_table(run: dict[str, Any]) -> str:
+    lines = [
+        "| Scenario | req/s (2xx) | p50 ms | p99 ms | non-2xx | errors |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, r in run["wrk"].items():
+        lines.append(
+            f"| {name} | {r['ok_rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
+            f"{r['non_2xx']} | {r['errors']} |"
+        )
+    return "\n".join(lines)

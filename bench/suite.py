@@ -1,0 +1,498 @@
+"""The benchmark scenarios. Every figure is taken in the same run as the floor it is divided by.
+
+Single-worker throughput runs pin the server to CPU 0 and wrk to CPU 1 (`taskset`), so that on
+a 2-core machine the load generator does not take the server's core; floors, peer and service
+get exactly the same placement, wrk settings and uvicorn settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench import procs
+from bench.loadgen import WrkResult, run_wrk
+from bench.procs import ROOT, Server
+
+SERVER_CPUS = "0"
+WRK_CPUS = "1"
+ALL_CPUS = f"0-{(os.cpu_count() or 1) - 1}"
+PASSWORD = "correct horse battery staple"
+UNLIMITED = "1000000/minute"
+# Variables of a developer's shell that would change what the service under test is.
+_SERVICE_VARIABLES = (
+    "AUTH_PROVIDER",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "WEB_CONCURRENCY",
+    "LOG_LEVEL",
+    "LOG_FORMAT",
+    "CORS_ORIGINS",
+    "TRUSTED_PROXIES",
+)
+
+
+@dataclass
+class Config:
+    seconds: float
+    warmup: float
+    connections: int
+    workdir: Path
+    project_python: str
+    bench_python: str | None
+    tokens: int
+    supabase_logins: int
+    repeats: int
+    smoke: bool
+
+
+@dataclass
+class Run:
+    """Everything measured, keyed by scenario name, plus how it was measured."""
+
+    wrk: dict[str, WrkResult] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    commands: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "wrk": {name: result.to_dict() for name, result in self.wrk.items()},
+            "values": self.values,
+            "skipped": self.skipped,
+            "commands": self.commands,
+        }
+
+
+class Suite:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.run = Run()
+        self.uvicorn_options = self._capture_uvicorn_options()
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _clean_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        for name in list(env):
+            if name in _SERVICE_VARIABLES or name.startswith(("SUPABASE_", "THROTTLE_")):
+                del env[name]
+        return env
+
+    def _capture_uvicorn_options(self, extra: dict[str, str] | None = None) -> dict[str, Any]:
+        env = {**self._clean_env(), "HOST": "127.0.0.1", "PORT": "8080", **(extra or {})}
+        completed = subprocess.run(
+            [self.config.project_python, str(ROOT / "bench" / "capture.py")],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=self.config.workdir,
+            check=False,
+        )
+        if completed.returncode != 0:
+            raise RuntimeError(f"capturing uvicorn settings failed: {completed.stderr}")
+        options: dict[str, Any] = json.loads(completed.stdout)
+        return options
+
+    def service_env(self, name: str, **extra: str) -> dict[str, str]:
+        return {
+            **self._clean_env(),
+            "DATABASE_URL": f"sqlite:///{self.config.workdir / name}.db",
+            "THROTTLE_LOGIN_PER_IP": UNLIMITED,
+            "THROTTLE_SIGNUP_PER_IP": UNLIMITED,
+            "THROTTLE_REFRESH_PER_IP": UNLIMITED,
+            **extra,
+        }
+
+    def start_service(self, name: str, cpus: str | None = None, **extra: str) -> Server:
+        command = [self.config.project_python, "-m", "auth_backend"]
+        self.note(f"{' '.join(extra_env(extra))} python -m auth_backend".strip())
+        return procs.start(
+            name,
+            command,
+            env=self.service_env(name, **extra),
+            workdir=self.config.workdir,
+            cpus=cpus,
+        )
+
+    def start_app(
+        self,
+        name: str,
+        app: str,
+        *,
+        python: str,
+        cpus: str | None = None,
+        health_path: str = "/health",
+        **extra: str,
+    ) -> Server:
+        env = {
+            **self._clean_env(),
+            "BENCH_UVICORN": json.dumps(self.uvicorn_options),
+            **extra,
+        }
+        return procs.start(
+            name,
+            [python, str(ROOT / "bench" / "serve.py"), app],
+            env=env,
+            workdir=self.config.workdir,
+            cpus=cpus,
+            health_path=health_path,
+        )
+
+    def note(self, command: str) -> None:
+        if command not in self.run.commands:
+            self.run.commands.append(command)
+
+    def wrk(self, name: str, url: str, **options: Any) -> WrkResult:
+        options.setdefault("connections", self.config.connections)
+        if self.config.warmup > 0:
+            run_wrk(url, seconds=self.config.warmup, **options)
+        result = run_wrk(url, seconds=self.config.seconds, **options)
+        self.run.wrk[name] = result
+        self.note(result.command)
+        return result
+
+    def skip(self, name: str, reason: str) -> None:
+        self.run.skipped[name] = reason
+
+    # --- scenarios -------------------------------------------------------------------------
+
+    def health(self, service: Server) -> None:
+        """Target 2: the service's /health with all its middleware vs bare FastAPI."""
+        floors = [
+            ("health.floor_starlette", "bench.apps.floor_health:create_app"),
+            ("health.floor_fastapi", "bench.apps.floor_fastapi_health:create_app"),
+        ]
+        # These floors need only the server stack, which the project's environment has too.
+        python = self.config.bench_python or self.config.project_python
+        for name, app in floors:
+            with stopping(self.start_app(name, app, python=python, cpus=SERVER_CPUS)) as floor:
+                self.wrk(name, f"{floor.base_url}/health", cpus=WRK_CPUS)
+        service.pin(SERVER_CPUS)
+        self.wrk("health.service", f"{service.base_url}/health", cpus=WRK_CPUS)
+
+    def me(self, service: Server, user: BenchUser) -> None:
+        """Target 1: /me vs the bare Starlette + PyJWT floor and vs fastapi-users."""
+        one = self.config.workdir / "token.txt"
+        one.write_text(user.token + "\n")
+        many = self.config.workdir / "tokens.txt"
+        many.write_text("\n".join(user.many_tokens) + "\n")
+        self.run.values["me.distinct_tokens"] = len(user.many_tokens)
+        if self.config.bench_python is None:
+            self.skip("me.floor", "bench/.venv (PyJWT) is not installed")
+        else:
+            jwks = httpx.get(f"{service.base_url}/.well-known/jwks.json").text
+            with stopping(
+                self.start_app(
+                    "me.floor",
+                    "bench.apps.floor_me:create_app",
+                    python=self.config.bench_python,
+                    cpus=SERVER_CPUS,
+                    health_path="/me",
+                    BENCH_JWKS=jwks,
+                    BENCH_ISSUER="auth-backend",
+                )
+            ) as floor:
+                self.wrk("me.floor", f"{floor.base_url}/me", tokens_file=one, cpus=WRK_CPUS)
+                self.wrk("me.floor_many", f"{floor.base_url}/me", tokens_file=many, cpus=WRK_CPUS)
+        service.pin(SERVER_CPUS)
+        self.wrk("me.service", f"{service.base_url}/me", tokens_file=one, cpus=WRK_CPUS)
+        self.wrk("me.service_many", f"{service.base_url}/me", tokens_file=many, cpus=WRK_CPUS)
+        self.peer_me()
+
+    def peer_me(self) -> None:
+        if self.config.bench_python is None:
+            self.skip("me.peer", "bench/.venv (fastapi-users) is not installed")
+            return
+        peer = self.start_peer()
+        with stopping(peer):
+            token = peer.extra["token"]
+            tokens = self.config.workdir / "peer_token.txt"
+            tokens.write_text(token + "\n")
+            self.wrk("me.peer", f"{peer.base_url}/users/me", tokens_file=tokens, cpus=WRK_CPUS)
+
+    def start_peer(self, cpus: str | None = SERVER_CPUS) -> Server:
+        assert self.config.bench_python is not None
+        database = self.config.workdir / f"peer-{time.monotonic_ns()}.db"
+        peer = self.start_app(
+            "peer",
+            "bench.apps.peer_fastapi_users:create_app",
+            python=self.config.bench_python,
+            cpus=cpus,
+            health_path="/users/me",
+            BENCH_PEER_DB=str(database),
+        )
+        email = "peer@example.com"
+        with httpx.Client(base_url=peer.base_url, timeout=30) as client:
+            client.post("/auth/register", json={"email": email, "password": PASSWORD})
+            response = client.post(
+                "/auth/jwt/login", data={"username": email, "password": PASSWORD}
+            )
+            response.raise_for_status()
+            peer.extra["token"] = response.json()["access_token"]
+            peer.extra["email"] = email
+        return peer
+
+    def login(self, service: Server, user: BenchUser) -> None:
+        """Target 3: login throughput vs the hashing ceiling, /health p99 during the storm."""
+        ceiling = self.hashing_ceiling()
+        self.run.values["login.ceiling"] = ceiling
+        body = json.dumps({"email": user.email, "password": PASSWORD})
+        service.pin(ALL_CPUS)
+        with HealthProbe(service.base_url) as probe:
+            # Not pinned: hashing uses every core, as it would in production.
+            self.wrk(
+                "login.service",
+                f"{service.base_url}/login",
+                method="POST",
+                body=body,
+                headers=["Content-Type: application/json"],
+            )
+        self.run.values["login.health_probe"] = probe.summary()
+        if self.config.bench_python is None:
+            self.skip("login.peer", "bench/.venv (fastapi-users) is not installed")
+            return
+        with stopping(self.start_peer(cpus=None)) as peer:
+            form = f"username={peer.extra['email']}&password={PASSWORD.replace(' ', '+')}"
+            self.wrk(
+                "login.peer",
+                f"{peer.base_url}/auth/jwt/login",
+                method="POST",
+                body=form,
+                headers=["Content-Type: application/x-www-form-urlencoded"],
+            )
+
+    def hashing_ceiling(self) -> dict[str, Any]:
+        seconds = 1.0 if self.config.smoke else 4.0
+        command = [self.config.project_python, "-m", "bench.hashing", "--seconds", str(seconds)]
+        self.note(f"python -m bench.hashing --seconds {seconds:g}")
+        completed = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=True)
+        result: dict[str, Any] = json.loads(completed.stdout)
+        return result
+
+    def memory_pass(self, service: Server, user: BenchUser, label: str) -> None:
+        """Target 5: the same service workload again, RSS after it (growth across passes)."""
+        one = self.config.workdir / "token.txt"
+        many = self.config.workdir / "tokens.txt"
+        body = json.dumps({"email": user.email, "password": PASSWORD})
+        for url, options in (
+            (f"{service.base_url}/health", {}),
+            (f"{service.base_url}/me", {"tokens_file": one}),
+            (f"{service.base_url}/me", {"tokens_file": many}),
+            (
+                f"{service.base_url}/login",
+                {"method": "POST", "body": body, "headers": ["Content-Type: application/json"]},
+            ),
+        ):
+            run_wrk(
+                url, seconds=self.config.seconds, connections=self.config.connections, **options
+            )
+        self.run.values.setdefault("memory.rss_mb", {})[label] = mb(service.rss_bytes())
+
+    def supabase(self) -> None:
+        """Target 4: login through the service vs straight to the double; pooled connections."""
+        from tests.supabase_double import run_double  # noqa: PLC0415 (needs the test tree)
+
+        with run_double(mode="es256") as double:
+            email = "bench@example.com"
+            double.create_user_directly(email, PASSWORD)
+            service = self.start_service(
+                "service-supabase",
+                SUPABASE_URL=double.base_url,
+                SUPABASE_SERVICE_KEY=double.service_key,
+                SUPABASE_ANON_KEY=double.anon_key,
+            )
+            with stopping(service):
+                body = json.dumps({"email": email, "password": PASSWORD})
+                json_header = "Content-Type: application/json"
+                self.wrk(
+                    "supabase.direct",
+                    f"{double.auth_url}/token?grant_type=password",
+                    method="POST",
+                    body=body,
+                    headers=[json_header, f"apikey: {double.anon_key}"],
+                    connections=1,
+                )
+                self.wrk(
+                    "supabase.service",
+                    f"{service.base_url}/login",
+                    method="POST",
+                    body=body,
+                    headers=[json_header],
+                    connections=1,
+                )
+                before = double.stats()["connections"]
+                statuses = asyncio.run(
+                    many_logins(service.base_url, email, self.config.supabase_logins, 32)
+                )
+                after = double.stats()["connections"]
+                self.run.values["supabase.logins"] = {
+                    "logins": self.config.supabase_logins,
+                    "client_concurrency": 32,
+                    "ok": statuses.get(200, 0),
+                    "statuses": {str(k): v for k, v in statuses.items()},
+                    "new_connections": after - before,
+                }
+                self.run.values["supabase.rss_mb"] = mb(service.rss_bytes())
+
+    def scaling(self, user: BenchUser) -> None:
+        """Target 6: WEB_CONCURRENCY=2 vs one worker, both unpinned (wrk shares the cores)."""
+        two = self._capture_uvicorn_options({"WEB_CONCURRENCY": "2"})
+        if two.get("workers", 1) != 2:
+            self.skip(
+                "scaling",
+                "`python -m auth_backend` does not run WEB_CONCURRENCY workers on this branch",
+            )
+            return
+        one_token = self.config.workdir / "token.txt"
+        for workers in (1, 2):
+            # A fresh database each: the same token verifies everywhere only with the same key,
+            # so each service gets its own user and token.
+            name = f"service-{workers}w"
+            service = self.start_service(name, WEB_CONCURRENCY=str(workers))
+            with stopping(service):
+                token = prepare_user(service.base_url, many=0).token
+                one_token.write_text(token + "\n")
+                self.wrk(f"scaling.{workers}w", f"{service.base_url}/me", tokens_file=one_token)
+        # Leave token.txt as the main service's, for anything that runs after.
+        one_token.write_text(user.token + "\n")
+
+
+@dataclass
+class BenchUser:
+    email: str
+    token: str
+    many_tokens: list[str]
+
+
+def prepare_user(base_url: str, many: int) -> BenchUser:
+    """Sign up, log in, and collect `many` distinct access tokens through /refresh."""
+    email = f"bench-{time.monotonic_ns()}@example.com"
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        response = client.post("/signup", json={"email": email, "password": PASSWORD})
+        response.raise_for_status()
+        grant = client.post("/login", json={"email": email, "password": PASSWORD})
+        grant.raise_for_status()
+        token = grant.json()["access_token"]
+        refresh = grant.json()["refresh_token"]
+        tokens: list[str] = []
+        for _ in range(many):
+            rotated = client.post("/refresh", json={"refresh_token": refresh})
+            rotated.raise_for_status()
+            tokens.append(rotated.json()["access_token"])
+            refresh = rotated.json()["refresh_token"]
+        me = client.get("/me", headers={"Authorization": f"Bearer {token}"})
+        me.raise_for_status()
+    return BenchUser(email=email, token=token, many_tokens=tokens or [token])
+
+
+async def many_logins(base_url: str, email: str, count: int, concurrency: int) -> dict[int, int]:
+    statuses: dict[int, int] = {}
+    semaphore = asyncio.Semaphore(concurrency)
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base_url, timeout=30, limits=limits) as client:
+
+        async def one() -> None:
+            async with semaphore:
+                response = await client.post("/login", json={"email": email, "password": PASSWORD})
+                statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+
+        await asyncio.gather(*(one() for _ in range(count)))
+    return statuses
+
+
+class HealthProbe:
+    """GET /health every 10 ms on one keep-alive connection, in a thread; latencies in ms.
+
+    The probe's own delays count against the service, so its p99 is an upper bound."""
+
+    INTERVAL = 0.01
+
+    def __init__(self, base_url: str) -> None:
+        host, _, port = base_url.removeprefix("http://").partition(":")
+        self._host, self._port = host, int(port)
+        self.latencies: list[float] = []
+        self.errors = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> HealthProbe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        connection = http.client.HTTPConnection(self._host, self._port, timeout=10)
+        while not self._stop.is_set():
+            started = time.perf_counter()
+            try:
+                connection.request("GET", "/health")
+                response = connection.getresponse()
+                response.read()
+                if response.status != 200:
+                    self.errors += 1
+                self.latencies.append((time.perf_counter() - started) * 1000)
+            except (OSError, http.client.HTTPException):
+                self.errors += 1
+                connection.close()
+                connection = http.client.HTTPConnection(self._host, self._port, timeout=10)
+            self._stop.wait(max(self.INTERVAL - (time.perf_counter() - started), 0))
+        connection.close()
+
+    def summary(self) -> dict[str, float]:
+        if not self.latencies:
+            return {"requests": 0, "errors": self.errors}
+        ordered = sorted(self.latencies)
+        return {
+            "requests": len(ordered),
+            "errors": self.errors,
+            "p50_ms": round(statistics.median(ordered), 2),
+            "p99_ms": round(ordered[min(int(len(ordered) * 0.99), len(ordered) - 1)], 2),
+            "max_ms": round(ordered[-1], 2),
+        }
+
+
+@contextmanager
+def stopping(server: Server) -> Iterator[Server]:
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def extra_env(extra: dict[str, str]) -> list[str]:
+    hidden = ("KEY", "SECRET")
+    return [f"{k}={'…' if any(h in k for h in hidden) else v}" for k, v in extra.items()]
+
+
+def mb(value: int) -> float:
+    return round(value / 1024 / 1024, 1)
+
+
+def python_of(venv: Path) -> str | None:
+    python = venv / "bin" / "python"
+    return str(python) if python.exists() else None
+
+
+def current_python() -> str:
+    return sys.executable
+
+
+__all__ = ["BenchUser", "Callable", "Config", "Suite", "prepare_user"]
