@@ -32,6 +32,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=32, help="wrk -c")
     parser.add_argument("--tokens", type=int, default=2048, help="distinct tokens for /me")
     parser.add_argument("--supabase-logins", type=int, default=1000)
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="runs per contender, order alternating"
+    )
     parser.add_argument("--smoke", action="store_true", help="~1 s per scenario, no checks")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     parser.add_argument("--write-results", action="store_true", help="update bench/RESULTS.md")
@@ -43,6 +46,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.smoke:
         args.seconds, args.warmup, args.tokens, args.supabase_logins = 1.0, 0.0, 8, 50
+        args.rounds = 1
     return args
 
 
@@ -61,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         supabase_logins=args.supabase_logins,
         repeats=1 if args.smoke else 3,
         smoke=args.smoke,
+        rounds=args.rounds,
     )
     started = time.monotonic()
     load_before = environment.load_average()
@@ -137,6 +142,7 @@ def describe_environment(config: Config) -> dict[str, Any]:
         "seconds": config.seconds,
         "warmup": config.warmup,
         "connections": config.connections,
+        "rounds": config.rounds,
     }
 
 
@@ -185,7 +191,10 @@ Server stack (service, floors and peer alike): {stack}. Others: {others}.
 uvicorn settings captured from `python -m auth_backend` and used for every server: \
 `{json.dumps(info["uvicorn_options"], sort_keys=True)}`.
 Suite duration: {info["duration_s"]} s. wrk: -t1 -c{info["connections"]} -d{info["seconds"]:g}s \
-after a {info["warmup"]:g} s warm-up, unless a row says otherwise.{skipped}
+after a {info["warmup"]:g} s warm-up, unless a row says otherwise; each contender of a \
+comparison runs {info["rounds"]} time(s), the order alternating (A B C, C B A), all \
+contenders up at once; req/s is total requests ÷ total time, latencies the median of the \
+rounds.{skipped}
 
 {report.markdown_table(rows)}
 

@@ -58,6 +58,7 @@ class Config:
     supabase_logins: int
     repeats: int
     smoke: bool
+    rounds: int = 2
 
 
 @dataclass
@@ -166,6 +167,25 @@ class Suite:
         self.note(result.command)
         return result
 
+    def compare(self, contenders: list[tuple[str, str, dict[str, Any]]]) -> None:
+        """Run each contender `rounds` times, alternating the order (A B C, C B A, ...) so that
+        a machine getting busier or quieter during the comparison favours none of them."""
+        runs: dict[str, list[WrkResult]] = {name: [] for name, _, _ in contenders}
+        if self.config.warmup > 0:
+            for _name, url, options in contenders:
+                run_wrk(url, seconds=self.config.warmup, **self._wrk_defaults(options))
+        for round_ in range(self.config.rounds):
+            order = contenders if round_ % 2 == 0 else list(reversed(contenders))
+            for name, url, options in order:
+                result = run_wrk(url, seconds=self.config.seconds, **self._wrk_defaults(options))
+                runs[name].append(result)
+                self.note(result.command)
+        for name, results in runs.items():
+            self.run.wrk[name] = merge(results)
+
+    def _wrk_defaults(self, options: dict[str, Any]) -> dict[str, Any]:
+        return {"connections": self.config.connections, **options}
+
     def skip(self, name: str, reason: str) -> None:
         self.run.skipped[name] = reason
 
@@ -173,17 +193,35 @@ class Suite:
 
     def health(self, service: Server) -> None:
         """Target 2: the service's /health with all its middleware vs bare FastAPI."""
-        floors = [
-            ("health.floor_starlette", "bench.apps.floor_health:create_app"),
-            ("health.floor_fastapi", "bench.apps.floor_fastapi_health:create_app"),
-        ]
         # These floors need only the server stack, which the project's environment has too.
         python = self.config.bench_python or self.config.project_python
-        for name, app in floors:
-            with stopping(self.start_app(name, app, python=python, cpus=SERVER_CPUS)) as floor:
-                self.wrk(name, f"{floor.base_url}/health", cpus=WRK_CPUS)
-        service.pin(SERVER_CPUS)
-        self.wrk("health.service", f"{service.base_url}/health", cpus=WRK_CPUS)
+        with (
+            stopping(
+                self.start_app(
+                    "health.floor_starlette",
+                    "bench.apps.floor_health:create_app",
+                    python=python,
+                    cpus=SERVER_CPUS,
+                )
+            ) as starlette,
+            stopping(
+                self.start_app(
+                    "health.floor_fastapi",
+                    "bench.apps.floor_fastapi_health:create_app",
+                    python=python,
+                    cpus=SERVER_CPUS,
+                )
+            ) as fastapi,
+        ):
+            service.pin(SERVER_CPUS)
+            pinned = {"cpus": WRK_CPUS}
+            self.compare(
+                [
+                    ("health.floor_starlette", f"{starlette.base_url}/health", pinned),
+                    ("health.floor_fastapi", f"{fastapi.base_url}/health", pinned),
+                    ("health.service", f"{service.base_url}/health", pinned),
+                ]
+            )
 
     def me(self, service: Server, user: BenchUser) -> None:
         """Target 1: /me vs the bare Starlette + PyJWT floor and vs fastapi-users."""
@@ -192,38 +230,40 @@ class Suite:
         many = self.config.workdir / "tokens.txt"
         many.write_text("\n".join(user.many_tokens) + "\n")
         self.run.values["me.distinct_tokens"] = len(user.many_tokens)
+        service.pin(SERVER_CPUS)
+        single = {"cpus": WRK_CPUS, "tokens_file": one}
+        distinct = {"cpus": WRK_CPUS, "tokens_file": many}
+        contenders = [
+            ("me.service", f"{service.base_url}/me", single),
+            ("me.service_many", f"{service.base_url}/me", distinct),
+        ]
         if self.config.bench_python is None:
             self.skip("me.floor", "bench/.venv (PyJWT) is not installed")
-        else:
-            jwks = httpx.get(f"{service.base_url}/.well-known/jwks.json").text
-            with stopping(
-                self.start_app(
-                    "me.floor",
-                    "bench.apps.floor_me:create_app",
-                    python=self.config.bench_python,
-                    cpus=SERVER_CPUS,
-                    health_path="/me",
-                    BENCH_JWKS=jwks,
-                    BENCH_ISSUER="auth-backend",
-                )
-            ) as floor:
-                self.wrk("me.floor", f"{floor.base_url}/me", tokens_file=one, cpus=WRK_CPUS)
-                self.wrk("me.floor_many", f"{floor.base_url}/me", tokens_file=many, cpus=WRK_CPUS)
-        service.pin(SERVER_CPUS)
-        self.wrk("me.service", f"{service.base_url}/me", tokens_file=one, cpus=WRK_CPUS)
-        self.wrk("me.service_many", f"{service.base_url}/me", tokens_file=many, cpus=WRK_CPUS)
-        self.peer_me()
-
-    def peer_me(self) -> None:
-        if self.config.bench_python is None:
             self.skip("me.peer", "bench/.venv (fastapi-users) is not installed")
+            self.compare(contenders)
             return
-        peer = self.start_peer()
-        with stopping(peer):
-            token = peer.extra["token"]
-            tokens = self.config.workdir / "peer_token.txt"
-            tokens.write_text(token + "\n")
-            self.wrk("me.peer", f"{peer.base_url}/users/me", tokens_file=tokens, cpus=WRK_CPUS)
+        jwks = httpx.get(f"{service.base_url}/.well-known/jwks.json").text
+        floor_server = self.start_app(
+            "me.floor",
+            "bench.apps.floor_me:create_app",
+            python=self.config.bench_python,
+            cpus=SERVER_CPUS,
+            health_path="/me",
+            BENCH_JWKS=jwks,
+            BENCH_ISSUER="auth-backend",
+        )
+        with stopping(floor_server) as floor, stopping(self.start_peer()) as peer:
+            peer_token = self.config.workdir / "peer_token.txt"
+            peer_token.write_text(peer.extra["token"] + "\n")
+            self.compare(
+                [
+                    ("me.floor", f"{floor.base_url}/me", single),
+                    contenders[0],
+                    ("me.peer", f"{peer.base_url}/users/me", {**single, "tokens_file": peer_token}),
+                    ("me.floor_many", f"{floor.base_url}/me", distinct),
+                    contenders[1],
+                ]
+            )
 
     def start_peer(self, cpus: str | None = SERVER_CPUS) -> Server:
         assert self.config.bench_python is not None
@@ -358,18 +398,34 @@ class Suite:
                 "`python -m auth_backend` does not run WEB_CONCURRENCY workers on this branch",
             )
             return
-        one_token = self.config.workdir / "token.txt"
-        for workers in (1, 2):
-            # A fresh database each: the same token verifies everywhere only with the same key,
-            # so each service gets its own user and token.
-            name = f"service-{workers}w"
-            service = self.start_service(name, WEB_CONCURRENCY=str(workers))
-            with stopping(service):
-                token = prepare_user(service.base_url, many=0).token
-                one_token.write_text(token + "\n")
-                self.wrk(f"scaling.{workers}w", f"{service.base_url}/me", tokens_file=one_token)
-        # Leave token.txt as the main service's, for anything that runs after.
-        one_token.write_text(user.token + "\n")
+        with (
+            stopping(self.start_service("service-1w", WEB_CONCURRENCY="1")) as one,
+            stopping(self.start_service("service-2w", WEB_CONCURRENCY="2")) as two_workers,
+        ):
+            contenders: list[tuple[str, str, dict[str, Any]]] = []
+            for name, server in (("scaling.1w", one), ("scaling.2w", two_workers)):
+                # Each service has its own database and so its own signing key and token.
+                token_file = self.config.workdir / f"{name}.txt"
+                token_file.write_text(prepare_user(server.base_url, many=0).token + "\n")
+                contenders.append((name, f"{server.base_url}/me", {"tokens_file": token_file}))
+            self.compare(contenders)
+
+
+def merge(results: list[WrkResult]) -> WrkResult:
+    """Rounds of one contender as one result: totals for counts, medians for latencies."""
+    if len(results) == 1:
+        return results[0]
+    return WrkResult(
+        command=results[0].command,
+        requests=sum(r.requests for r in results),
+        duration_us=sum(r.duration_us for r in results),
+        errors=sum(r.errors for r in results),
+        non_2xx=sum(r.non_2xx for r in results),
+        p50_ms=statistics.median(r.p50_ms for r in results),
+        p90_ms=statistics.median(r.p90_ms for r in results),
+        p99_ms=statistics.median(r.p99_ms for r in results),
+        max_ms=max(r.max_ms for r in results),
+    )
 
 
 @dataclass

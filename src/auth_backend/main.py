@@ -17,6 +17,8 @@ from starlette.middleware.cors import CORSMiddleware
 from auth_backend.api import auth_routes, operations_routes
 from auth_backend.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from auth_backend.api.problems import install_problem_handlers
+from auth_backend.api.rendered import RenderedBodies
+from auth_backend.api.routing import OperationRoute
 from auth_backend.contract import load_contract
 from auth_backend.providers.base import IdentityProvider
 from auth_backend.providers.factory import build_provider
@@ -57,6 +59,7 @@ def create_app(
     )
     app.state.provider = provider
     app.state.settings = settings
+    app.state.me_bodies = RenderedBodies()
     app.state.throttle = Throttle(
         storage_for(settings.redis_url),
         {
@@ -69,6 +72,9 @@ def create_app(
     # Serve the hand-written contract, not one derived from the routes.
     app.openapi = lambda: contract  # type: ignore[method-assign]
 
+    # Handlers that take the request and return a Response are called without FastAPI's
+    # per-request dependency machinery (api/routing.py).
+    app.router.route_class = OperationRoute
     auth_routes.register(app)
     operations_routes.register(app)
     install_problem_handlers(app)

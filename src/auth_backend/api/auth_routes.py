@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from auth_backend import auth
 from auth_backend.api.bodies import FORM, JSON, form_body, json_body, require_media_type
-from auth_backend.api.context import client_context, provider_of, throttle_of
+from auth_backend.api.context import client_context, me_bodies_of, provider_of, throttle_of
 from auth_backend.api.responses import NO_STORE, model_response
 from auth_backend.api.wire import grant_to_wire, user_to_wire
 from auth_backend.audit import audit
@@ -113,8 +113,16 @@ def _logout_scope(value: str) -> LogoutScope:
 
 
 async def get_me(request: Request) -> Response:
-    claims = await auth.authenticate(provider_of(request), request.headers.get("authorization"))
-    return model_response(user_to_wire(claims.to_account()))
+    token = auth.bearer_token(request.headers.get("authorization"))
+    # Verified on every call (the provider may answer from its own cache of verifications,
+    # which honours exp and logout); only then is a memoised body of this token used.
+    claims = await provider_of(request).verify_access_token(token)
+    bodies = me_bodies_of(request)
+    body = bodies.get(token)
+    if body is None:
+        body = user_to_wire(claims.to_account()).model_dump_json().encode()
+        bodies.put(token, body)
+    return Response(content=body, media_type="application/json")
 
 
 def register(app: FastAPI) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import Request
 
 from auth_backend.api.client_ip import client_ip
+from auth_backend.api.rendered import RenderedBodies
 from auth_backend.domain import ClientContext
 from auth_backend.providers.base import IdentityProvider
 from auth_backend.security.throttling import Throttle
@@ -19,6 +20,11 @@ def provider_of(request: Request) -> IdentityProvider:
 def throttle_of(request: Request) -> Throttle:
     throttle: Throttle = request.app.state.throttle
     return throttle
+
+
+def me_bodies_of(request: Request) -> RenderedBodies:
+    bodies: RenderedBodies = request.app.state.me_bodies
+    return bodies
 
 
 def client_context(request: Request) -> ClientContext:

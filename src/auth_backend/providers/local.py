@@ -29,6 +29,7 @@ from auth_backend.errors import (
 from auth_backend.providers.revocations import RevokedSessions
 from auth_backend.providers.store import Store, create_engine, migrate
 from auth_backend.security.passwords import PasswordHasher
+from auth_backend.security.token_cache import VerifiedTokenCache
 from auth_backend.security.tokens import (
     CLOCK_LEEWAY_SECONDS,
     LOCAL_SIGNING_ALGORITHM,
@@ -56,6 +57,7 @@ class LocalProvider:
         self._ttl = access_token_ttl
         self._hasher = PasswordHasher()
         self._verifier = AccessTokenVerifier(issuer=issuer)
+        self._verified = VerifiedTokenCache()
         self._store: Store | None = None
         self._token_issuer: AccessTokenIssuer | None = None
         self._keys: dict[str, Key] = {}
@@ -144,15 +146,22 @@ class LocalProvider:
         self._revocations.add(ended)
 
     async def verify_access_token(self, token: str) -> AccessClaims:
-        try:
-            claims = self._verifier.verify(token, self._resolve, (LOCAL_SIGNING_ALGORITHM,))
-        except UnknownKeyId:
-            if not await self._reload_keys_if_due():
-                raise
-            claims = self._verifier.verify(token, self._resolve, (LOCAL_SIGNING_ALGORITHM,))
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = await self._verify_signature_and_claims(token)
+            self._verified.put(token, claims)
+        # Checked on every call, cached or not: a logout takes effect at once.
         if claims.session_id in self._revocations:
             raise InvalidToken("The session of this access token has ended.")
         return claims
+
+    async def _verify_signature_and_claims(self, token: str) -> AccessClaims:
+        try:
+            return self._verifier.verify(token, self._resolve, (LOCAL_SIGNING_ALGORITHM,))
+        except UnknownKeyId:
+            if not await self._reload_keys_if_due():
+                raise
+            return self._verifier.verify(token, self._resolve, (LOCAL_SIGNING_ALGORITHM,))
 
     async def public_keys(self) -> dict[str, Any]:
         return {"keys": [public_jwk(key) for key in self._keys.values()]}
@@ -205,6 +214,8 @@ class LocalProvider:
         self._install_keys([ECKey.import_key(row.private_jwk) for row in stored])
 
     def _install_keys(self, keys: list[ECKey]) -> None:
+        # A cached verification is only as good as the key that made it.
+        self._verified.clear()
         self._keys.clear()
         self._keys.update({key.kid or "": key for key in keys})
         self._token_issuer = AccessTokenIssuer(keys[0], self._issuer_name, self._ttl)
