@@ -14,7 +14,7 @@ export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
 BENCH_VENV := bench/.venv
 # The server stack every benchmark server must share with the service (see bench/constraints.txt).
-BENCH_STACK := anyio|argon2-cffi|argon2-cffi-bindings|cffi|click|cryptography|fastapi|h11|httptools|idna|pydantic|pydantic-core|starlette|typing-extensions|uvicorn|uvloop
+BENCH_STACK := anyio|httpx|httpcore|sniffio|argon2-cffi|argon2-cffi-bindings|cffi|click|cryptography|fastapi|h11|httptools|idna|pydantic|pydantic-core|starlette|typing-extensions|uvicorn|uvloop
 BENCH_ARGS ?= --write-results
 
 .PHONY: help install dev run test check lint format typecheck check-models check-env check-lock generate env-example lock pytest clean bench bench-env bench-lock wrk

@@ -21,8 +21,11 @@ SERVER_STACK = (
     "h11",
     "cryptography",
     "argon2-cffi",
+    "httpx",
+    "httpcore",
+    "sniffio",
 )
-OTHERS = ("joserfc", "pyjwt", "fastapi-users", "fastapi-users-db-sqlalchemy", "sqlalchemy", "httpx")
+OTHERS = ("joserfc", "pyjwt", "fastapi-users", "fastapi-users-db-sqlalchemy", "sqlalchemy")
 
 _VERSIONS_SCRIPT = """
 import json, sys

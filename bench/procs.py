@@ -50,6 +50,9 @@ class Server:
                 ["taskset", "-a", "-p", "-c", cpus, str(pid)], capture_output=True, check=True
             )
 
+    def cpu_seconds(self) -> float:
+        return sum(cpu_seconds_of(pid) for pid in self.pids())
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -79,6 +82,32 @@ def descendants(pid: int) -> list[int]:
             found.append(child)
             pending.append(child)
     return found
+
+
+def cpu_seconds_of(pid: int) -> float:
+    """User + system CPU time of a process, all its threads included."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # After the command: state is field 3 of stat(5), utime 14 and stime 15.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pid_listening_on(port: int) -> int | None:
+    """The process whose command line names `--port <port>` (the Supabase double)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"--port" in argv and argv[argv.index(b"--port") + 1 : argv.index(b"--port") + 2] == [
+            str(port).encode()
+        ]:
+            return int(entry.name)
+    return None
 
 
 def rss_of(pid: int) -> int:

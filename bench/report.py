@@ -128,6 +128,30 @@ def rows(run: dict[str, Any]) -> list[Row]:
             " ms",
         )
     )
+    proxy = run["wrk"].get("supabase.proxy_floor")
+    table.append(
+        _row(
+            "4 (info)",
+            "bare Starlette + httpx proxy p50 minus the double's p50 (any Python hop here)",
+            proxy["p50_ms"] - direct["p50_ms"] if direct and proxy else None,
+            "—",
+            lambda _v: True,
+            " ms",
+        )
+    )
+    cpu = values.get("supabase.cpu_ms_per_login", {})
+    table.append(
+        _row(
+            "4 (info)",
+            "CPU per login, service (load-independent; proxy floor "
+            f"{cpu.get('supabase.proxy_floor', '?')} ms, the double itself "
+            f"{cpu.get('supabase.direct', '?')} ms)",
+            cpu.get("supabase.service"),
+            "—",
+            lambda _v: True,
+            " ms",
+        )
+    )
     logins = values.get("supabase.logins")
     table.append(
         _row(

@@ -83,6 +83,7 @@ class Suite:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.run = Run()
+        self._rounds: dict[str, list[WrkResult]] = {}
         self.uvicorn_options = self._capture_uvicorn_options()
 
     # --- helpers -------------------------------------------------------------------------
@@ -164,6 +165,14 @@ class Suite:
             run_wrk(url, seconds=self.config.warmup, **options)
         result = run_wrk(url, seconds=self.config.seconds, **options)
         self.run.wrk[name] = result
+        self.note(result.command)
+        return result
+
+    def wrk_once(self, name: str, url: str, **options: Any) -> WrkResult:
+        """One measured run; repeated calls under one name are merged as rounds."""
+        result = run_wrk(url, seconds=self.config.seconds, **self._wrk_defaults(options))
+        self._rounds.setdefault(name, []).append(result)
+        self.run.wrk[name] = merge(self._rounds[name])
         self.note(result.command)
         return result
 
@@ -344,7 +353,8 @@ class Suite:
         self.run.values.setdefault("memory.rss_mb", {})[label] = mb(service.rss_bytes())
 
     def supabase(self) -> None:
-        """Target 4: login through the service vs straight to the double; pooled connections."""
+        """Target 4: login through the service vs straight to the double (and vs a bare
+        Starlette + httpx proxy, the cost of any Python hop here); pooled connections."""
         from tests.supabase_double import run_double  # noqa: PLC0415 (needs the test tree)
 
         with run_double(mode="es256") as double:
@@ -357,24 +367,7 @@ class Suite:
                 SUPABASE_ANON_KEY=double.anon_key,
             )
             with stopping(service):
-                body = json.dumps({"email": email, "password": PASSWORD})
-                json_header = "Content-Type: application/json"
-                self.wrk(
-                    "supabase.direct",
-                    f"{double.auth_url}/token?grant_type=password",
-                    method="POST",
-                    body=body,
-                    headers=[json_header, f"apikey: {double.anon_key}"],
-                    connections=1,
-                )
-                self.wrk(
-                    "supabase.service",
-                    f"{service.base_url}/login",
-                    method="POST",
-                    body=body,
-                    headers=[json_header],
-                    connections=1,
-                )
+                self._supabase_latency(double, service, email)
                 before = double.stats()["connections"]
                 statuses = asyncio.run(
                     many_logins(service.base_url, email, self.config.supabase_logins, 32)
@@ -388,6 +381,62 @@ class Suite:
                     "new_connections": after - before,
                 }
                 self.run.values["supabase.rss_mb"] = mb(service.rss_bytes())
+
+    def _supabase_latency(self, double: Any, service: Server, email: str) -> None:
+        body = json.dumps({"email": email, "password": PASSWORD})
+        json_header = "Content-Type: application/json"
+        double_pid = procs.pid_listening_on(int(double.base_url.rsplit(":", 1)[1]))
+        # (name, url, headers, the process whose CPU time is charged to each login)
+        contenders: list[tuple[str, str, list[str], int | None]] = [
+            (
+                "supabase.direct",
+                f"{double.auth_url}/token?grant_type=password",
+                [json_header, f"apikey: {double.anon_key}"],
+                double_pid,
+            ),
+            ("supabase.service", f"{service.base_url}/login", [json_header], service.process.pid),
+        ]
+        proxy: Server | None = None
+        if self.config.bench_python is None:
+            self.skip("supabase.proxy_floor", "bench/.venv is not installed")
+        else:
+            proxy = self.start_app(
+                "supabase.proxy_floor",
+                "bench.apps.floor_proxy:create_app",
+                python=self.config.bench_python,
+                BENCH_SUPABASE_URL=double.base_url,
+                BENCH_SUPABASE_ANON_KEY=double.anon_key,
+            )
+            contenders.append(
+                (
+                    "supabase.proxy_floor",
+                    f"{proxy.base_url}/login",
+                    [json_header],
+                    proxy.process.pid,
+                )
+            )
+        options: dict[str, Any] = {"method": "POST", "body": body, "connections": 1}
+        cpu_seconds: dict[str, float] = {}
+        try:
+            if self.config.warmup > 0:
+                for _name, url, headers, _pid in contenders:
+                    run_wrk(url, seconds=self.config.warmup, headers=headers, **options)
+            for round_ in range(self.config.rounds):
+                order = contenders if round_ % 2 == 0 else list(reversed(contenders))
+                for name, url, headers, pid in order:
+                    before = procs.cpu_seconds_of(pid) if pid else 0.0
+                    self.wrk_once(name, url, headers=headers, **options)
+                    if pid:
+                        used = procs.cpu_seconds_of(pid) - before
+                        cpu_seconds[name] = cpu_seconds.get(name, 0.0) + used
+        finally:
+            if proxy is not None:
+                proxy.stop()
+        self.run.values["supabase.cpu_ms_per_login"] = {
+            name: round(seconds / self.run.wrk[name].requests * 1000, 3)
+            for name, seconds in cpu_seconds.items()
+            if self.run.wrk[name].requests
+        }
 
     def scaling(self, user: BenchUser) -> None:
         """Target 6: WEB_CONCURRENCY=2 vs one worker, both unpinned (wrk shares the cores)."""

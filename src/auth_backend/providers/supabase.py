@@ -45,6 +45,12 @@ logger = logging.getLogger(__name__)
 # legacy shape is parsed as well, for proxies that strip the header.
 API_VERSION = "2024-01-01"
 CONNECT_TIMEOUT_SECONDS = 3.0
+# Connections to Supabase kept and used at once. Every login is one short request, so a few
+# kept-alive connections carry a busy replica's logins; letting the pool open one per
+# concurrent caller (and drop the extras after) costs a TCP (and TLS) handshake per burst
+# and, at Supabase's end, connections that count against its limits. Callers beyond this
+# wait for a free connection, within the same timeout as the call itself.
+MAX_CONNECTIONS = 4
 
 _ModelT = TypeVar("_ModelT", bound=BaseModel)
 
@@ -124,7 +130,9 @@ class SupabaseProvider:
             base_url=self._auth_url,
             timeout=self._timeout,
             # One pool for the life of the app: logins reuse a handful of connections.
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
+            limits=httpx.Limits(
+                max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS
+            ),
             headers={"X-Supabase-Api-Version": API_VERSION, "X-Client-Info": "auth-backend"},
             transport=self._transport,
             follow_redirects=False,
