@@ -120,13 +120,15 @@ class Suite:
             **extra,
         }
 
-    def start_service(self, name: str, cpus: str | None = None, **extra: str) -> Server:
+    def start_service(
+        self, name: str, cpus: str | None = None, database: str | None = None, **extra: str
+    ) -> Server:
         command = [self.config.project_python, "-m", "auth_backend"]
         self.note(f"{' '.join(extra_env(extra))} python -m auth_backend".strip())
         return procs.start(
             name,
             command,
-            env=self.service_env(name, **extra),
+            env=self.service_env(database or name, **extra),
             workdir=self.config.workdir,
             cpus=cpus,
         )
@@ -222,6 +224,7 @@ class Suite:
                 )
             ) as fastapi,
         ):
+            self.run.values["startup_floor_fastapi_s"] = round(fastapi.startup_seconds, 3)
             service.pin(SERVER_CPUS)
             pinned = {"cpus": WRK_CPUS}
             self.compare(

@@ -8,10 +8,12 @@ import bcrypt
 import pytest
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
+from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 from auth_backend.errors import WeakPassword
 from auth_backend.security.passwords import (
     PasswordHasher,
+    _zxcvbn_passwords,
     check_password_policy,
     common_passwords,
     normalize_password,
@@ -114,3 +116,7 @@ async def test_hashes_with_outdated_argon2_parameters_are_upgraded(hasher: Passw
     assert result.valid
     assert result.upgraded_hash is not None
     assert result.upgraded_hash.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+
+
+def test_the_common_password_list_is_zxcvbns_without_importing_it() -> None:
+    assert _zxcvbn_passwords() == FREQUENCY_LISTS["passwords"]

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pydantic import SecretStr
 
 from auth_backend.providers.base import IdentityProvider
-from auth_backend.providers.local import LocalProvider
-from auth_backend.providers.supabase import SupabaseProvider
 from auth_backend.settings import Settings
+
+if TYPE_CHECKING:
+    from auth_backend.providers.supabase import SupabaseProvider
+
+# Providers are imported when chosen: the local one brings SQLAlchemy's ORM and Alembic, the
+# Supabase one httpx, and a process needs only one of them (start-up time, memory).
 
 
 def build_provider(settings: Settings) -> IdentityProvider:
     if settings.provider == "supabase":
         return _supabase(settings)
+    from auth_backend.providers.local import LocalProvider  # noqa: PLC0415
+
     return LocalProvider(
         database_url=settings.database_url,
         issuer=settings.jwt_issuer,
@@ -21,6 +29,8 @@ def build_provider(settings: Settings) -> IdentityProvider:
 
 
 def _supabase(settings: Settings) -> SupabaseProvider:
+    from auth_backend.providers.supabase import SupabaseProvider  # noqa: PLC0415
+
     # The settings validator guarantees the URL and service key for this provider.
     assert settings.supabase_service_key is not None
     return SupabaseProvider(

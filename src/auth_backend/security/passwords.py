@@ -7,20 +7,23 @@ oversubscribing the CPU (argon2-cffi releases the GIL while it works).
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import importlib.metadata
 import os
+import re
 import secrets
 import unicodedata
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import TypeVar
 
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 from pwdlib.hashers.bcrypt import BcryptHasher
-from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 from auth_backend.errors import WeakPassword
 
@@ -45,7 +48,30 @@ def normalize_password(password: str) -> str:
 @cache
 def common_passwords() -> frozenset[str]:
     """The 30,000 most common passwords of zxcvbn's list (from leaked password corpora)."""
-    return frozenset(password.casefold() for password in FREQUENCY_LISTS["passwords"])
+    return frozenset(password.casefold() for password in _zxcvbn_passwords())
+
+
+# The list is one string literal (escapes included) that the module splits on commas.
+_PASSWORDS_LIST = re.compile(r'"passwords":\s*("(?:[^"\\]|\\.)*")')
+
+
+def _zxcvbn_passwords() -> list[str]:
+    # Importing zxcvbn builds ranked dictionaries of all six of its word lists (about 14 MB
+    # of a service that uses one list; bench/RESULTS.md), so the password list is read from
+    # the data file as text. Any surprise there falls back to the import.
+    try:
+        source = importlib.metadata.distribution("zxcvbn").locate_file("zxcvbn/frequency_lists.py")
+        match = _PASSWORDS_LIST.search(Path(str(source)).read_text(encoding="utf-8"))
+        if match is not None:
+            literal = ast.literal_eval(match[1])
+            if isinstance(literal, str):
+                return literal.split(",")
+    except (importlib.metadata.PackageNotFoundError, OSError, ValueError, SyntaxError):
+        pass
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS  # noqa: PLC0415
+
+    passwords: list[str] = FREQUENCY_LISTS["passwords"]
+    return passwords
 
 
 def check_password_policy(password: str) -> None:

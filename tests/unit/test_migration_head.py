@@ -1,0 +1,14 @@
+"""Start-up skips Alembic when the schema is current: the head it reads must be Alembic's."""
+
+from __future__ import annotations
+
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+
+from auth_backend.providers.store import head_revision
+
+
+def test_the_head_read_from_the_files_is_alembics() -> None:
+    config = Config()
+    config.set_main_option("script_location", "auth_backend:migrations")
+    assert head_revision() == ScriptDirectory.from_config(config).get_current_head()
