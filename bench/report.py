@@ -106,6 +106,19 @@ def rows(run: dict[str, Any]) -> list[Row]:
             "x",
         )
     )
+    login_cpu = values.get("login.cpu", {})
+    table.append(
+        _row(
+            "3 (info)",
+            f"cores the service got during the storm (of {ceiling['cores'] if ceiling else '?'}; "
+            f"CPU per login {login_cpu.get('cpu_ms_per_login')} ms, one verification "
+            f"{ceiling['verify_cpu_ms'] if ceiling else '?'} ms)",
+            login_cpu.get("cores_used"),
+            "—",
+            lambda _v: True,
+            "",
+        )
+    )
     probe = values.get("login.health_probe", {})
     table.append(
         _row(
