@@ -32,12 +32,12 @@ DEFAULT_MAX_ENTRIES = 1024
 
 class VerifiedTokenCache:
     def __init__(
-        self, max_entries: int = DEFAULT_MAX_ENTRIES, clock: Callable[[], float] = time.time
+        self, max_entries: int = DEFAULT_MAX_ENTRIES, clock: Callable[[], float] | None = None
     ) -> None:
         if max_entries < 1:
             raise ValueError("max_entries must be at least 1")
         self._max_entries = max_entries
-        self._clock = clock
+        self._clock = clock or _wall_clock
         # dict keeps insertion order: the first key is the oldest entry.
         self._entries: dict[str, AccessClaims] = {}
 
@@ -62,3 +62,9 @@ class VerifiedTokenCache:
 
     def clear(self) -> None:
         self._entries.clear()
+
+
+def _wall_clock() -> float:
+    # Looked up at each call, so the clock the verifier uses (time.time) and this one are
+    # always the same one, in tests too.
+    return time.time()

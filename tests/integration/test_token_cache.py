@@ -1,0 +1,144 @@
+"""The local provider's cache of verified tokens never outlives a logout, a token's `exp`
+or its signing key, and holds only tokens that passed full verification."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from contextlib import AsyncExitStack
+from typing import Any
+
+import httpx
+import pytest
+
+from auth_backend.providers.local import LocalProvider
+from tests.conftest import make_settings, running_app, unique_email
+
+PASSWORD = "correct horse battery"
+
+
+async def session(client: httpx.AsyncClient, email: str | None = None) -> dict[str, Any]:
+    email = email or unique_email()
+    signup = await client.post("/signup", json={"email": email, "password": PASSWORD})
+    assert signup.status_code in (201, 409)
+    response = await client.post("/login", json={"email": email, "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    tokens: dict[str, Any] = response.json()
+    return tokens
+
+
+def bearer(tokens: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+def cached(provider: LocalProvider, tokens: dict[str, Any]) -> bool:
+    return provider._verified.get(tokens["access_token"]) is not None
+
+
+async def me_twice(client: httpx.AsyncClient, tokens: dict[str, Any]) -> None:
+    # The first call verifies and caches; the second is answered from the cache.
+    for _ in range(2):
+        assert (await client.get("/me", headers=bearer(tokens))).status_code == 200
+
+
+@pytest.fixture
+async def local(database_url: str) -> Any:
+    async with running_app(make_settings(database_url=database_url)) as (app, client):
+        yield app.state.provider, client
+
+
+async def test_a_cached_token_is_refused_as_soon_as_its_session_is_logged_out(local: Any) -> None:
+    provider, client = local
+    tokens = await session(client)
+    await me_twice(client, tokens)
+    assert cached(provider, tokens)
+    assert (await client.post("/logout", headers=bearer(tokens))).status_code == 204
+    response = await client.get("/me", headers=bearer(tokens))
+    assert (response.status_code, response.json()["code"]) == (401, "invalid_token")
+
+
+@pytest.mark.parametrize("scope", ["global", "others"])
+async def test_logout_scopes_reach_cached_tokens_of_other_sessions(local: Any, scope: str) -> None:
+    provider, client = local
+    email = unique_email()
+    current, other = await session(client, email), await session(client, email)
+    await me_twice(client, other)
+    assert cached(provider, other)
+    logout = await client.post(f"/logout?scope={scope}", headers=bearer(current))
+    assert logout.status_code == 204
+    assert (await client.get("/me", headers=bearer(other))).status_code == 401
+
+
+async def test_refresh_token_reuse_refuses_the_cached_tokens_of_the_session(local: Any) -> None:
+    provider, client = local
+    stolen = await session(client)
+    victim = (await client.post("/refresh", json={"refresh_token": stolen["refresh_token"]})).json()
+    await me_twice(client, victim)
+    assert cached(provider, victim)
+    reuse = await client.post("/refresh", json={"refresh_token": stolen["refresh_token"]})
+    assert reuse.status_code == 401
+    assert (await client.get("/me", headers=bearer(victim))).status_code == 401
+
+
+async def test_a_logout_on_another_replica_reaches_a_cached_token(database_url: str) -> None:
+    settings = make_settings(database_url=database_url)
+    async with AsyncExitStack() as stack:
+        (_a, replica_a), (app_b, replica_b) = await asyncio.gather(
+            stack.enter_async_context(running_app(settings)),
+            stack.enter_async_context(running_app(settings)),
+        )
+        tokens = await session(replica_a)
+        await me_twice(replica_b, tokens)
+        assert cached(app_b.state.provider, tokens)
+        assert (await replica_a.post("/logout", headers=bearer(tokens))).status_code == 204
+        for _ in range(40):  # replica B polls ended sessions every second
+            if (await replica_b.get("/me", headers=bearer(tokens))).status_code == 401:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            pytest.fail("replica B still accepts a logged-out, cached token after 4 s")
+
+
+async def test_a_cached_token_stops_at_its_exp(local: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    provider, client = local
+    tokens = await session(client)
+    await me_twice(client, tokens)
+    assert cached(provider, tokens)
+    exp = int(time.time()) + int(tokens["expires_in"])
+    real_time = time.time
+
+    # From exp on the cache no longer answers, and within the leeway full verification still
+    # accepts the token, exactly as it would with no cache at all.
+    monkeypatch.setattr(time, "time", lambda: exp + 5.0)
+    assert (await client.get("/me", headers=bearer(tokens))).status_code == 200
+    assert not cached(provider, tokens)
+
+    # Past the leeway the token is expired, cached before or not.
+    monkeypatch.setattr(time, "time", lambda: exp + 31.0)
+    response = await client.get("/me", headers=bearer(tokens))
+    assert (response.status_code, response.json()["code"]) == (401, "invalid_token")
+    assert "expired" in response.json()["detail"]
+    monkeypatch.setattr(time, "time", real_time)
+
+
+async def test_only_tokens_that_pass_full_verification_are_cached(local: Any) -> None:
+    provider, client = local
+    tokens = await session(client)
+    header, payload, signature = tokens["access_token"].split(".")
+    forged = f"{header}.{payload}.{signature[:-4]}AAAA"
+    for bad in (forged, "not-a-jwt", f"{header}.{payload}."):
+        response = await client.get("/me", headers={"Authorization": f"Bearer {bad}"})
+        assert response.status_code == 401
+    assert len(provider._verified) == 0
+
+
+async def test_replacing_the_signing_keys_empties_the_cache(local: Any) -> None:
+    provider, client = local
+    tokens = await session(client)
+    await me_twice(client, tokens)
+    assert cached(provider, tokens)
+    await provider._load_or_create_keys()
+    assert len(provider._verified) == 0
+    # The same keys are back, so the token verifies in full again and is cached anew.
+    await me_twice(client, tokens)
+    assert cached(provider, tokens)
