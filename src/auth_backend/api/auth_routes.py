@@ -29,7 +29,7 @@ def client_context(request: Request) -> ClientContext:
 async def sign_up(request: Request) -> Response:
     body = await json_body(request, SignUpRequest)
     metadata = body.user_metadata.model_dump() if body.user_metadata else None
-    account = auth.new_account(str(body.email), body.password, metadata)
+    account = auth.new_account(body.email, body.password, metadata)
     user = await provider_of(request).sign_up(account, client_context(request))
     return model_response(user_to_wire(user), status_code=201)
 
@@ -43,9 +43,9 @@ async def log_in(request: Request) -> Response:
 async def _login_credentials(request: Request) -> Credentials:
     if require_media_type(request, (JSON, FORM)) == JSON:
         body = await json_body(request, LoginRequest)
-        return auth.credentials(str(body.email), body.password)
+        return auth.credentials(body.email, body.password)
     form = await form_body(request, PasswordGrantForm)
-    return auth.credentials(str(form.username), form.password)
+    return auth.credentials(form.username, form.password, email_field="body.username")
 
 
 async def get_me(request: Request) -> Response:
