@@ -1,0 +1,43 @@
+"""Schemathesis against a real `python -m auth_backend` process: nothing it answers may fall
+outside the contract. Bounded for CI; `make fuzz` runs the long version with a fresh seed."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from scripts.fuzz_contract import fuzz_service, local_target
+from tests.contract.test_contract import operations
+
+# A fixed seed keeps CI deterministic; FUZZ_SEED replays or explores another one.
+SEED = int(os.environ.get("FUZZ_SEED", "20261125"))
+MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "50"))
+
+# Each target is the environment of the server process. The Supabase provider joins as
+# "supabase": SUPABASE_URL pointed at the Supabase test double, which the fixture starts.
+TARGETS: dict[str, Callable[[Path], dict[str, str]]] = {"local": local_target}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", sorted(TARGETS))
+def test_schemathesis_finds_nothing(target: str, tmp_path: Path) -> None:
+    result = fuzz_service(
+        TARGETS[target](tmp_path), workdir=tmp_path, seed=SEED, max_examples=MAX_EXAMPLES
+    )
+    print(f"{target}: seed {result.seed}, {result.duration:.0f} s")
+    assert result.passed, (
+        f"{result.output}\n--- server log ---\n{result.server_log}\n"
+        f"replay: FUZZ_SEED={result.seed} or `{result.replay}`"
+    )
+    # The run must have exercised what it claims to: every operation, every link.
+    links = sum(
+        len(response.get("links", {}))
+        for _method, _path, operation in operations()
+        for response in operation["responses"].values()
+    )
+    assert f"Tested: {len(operations())}" in result.output
+    assert f"API Links:    {links} covered / {links} selected / {links} total" in result.output
+    assert "No issues found" in result.output
