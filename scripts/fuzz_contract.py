@@ -59,6 +59,8 @@ def fuzz_service(
     max_examples: int,
     max_time: int = 0,
     workers: int = 2,
+    spec: Path = SPEC,
+    phases: str = PHASES,
 ) -> FuzzResult:
     """Start the service with `env`, fuzz it, stop it. `max_time` 0 means no time budget."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -74,7 +76,7 @@ def fuzz_service(
             "--config-file",
             str(CONFIG),
             "run",
-            str(SPEC),
+            str(spec),
             "--url",
             base_url,
             "--checks",
@@ -82,7 +84,7 @@ def fuzz_service(
             "--mode",
             "all",
             "--phases",
-            PHASES,
+            phases,
             "--seed",
             str(seed),
             "--max-examples",
