@@ -9,6 +9,12 @@ TOOLS := .tools
 VENV := .venv
 UV := $(TOOLS)/bin/uv
 BIN := $(VENV)/bin
+NPM ?= npm
+NODE_BIN := tools/node_modules/.bin
+NODE_TOOLS := tools/node_modules/.installed
+# Redocly CLI: no usage telemetry, no update check (CI and air-gapped machines).
+export REDOCLY_TELEMETRY := off
+export REDOCLY_SUPPRESS_UPDATE_NOTICE := true
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
@@ -17,7 +23,7 @@ BENCH_VENV := bench/.venv
 BENCH_STACK := anyio|httpx|httpcore|sniffio|argon2-cffi|argon2-cffi-bindings|cffi|click|cryptography|fastapi|h11|httptools|idna|pydantic|pydantic-core|starlette|typing-extensions|uvicorn|uvloop
 BENCH_ARGS ?= --write-results
 
-.PHONY: help install dev run test check lint format typecheck check-models check-env check-lock generate env-example lock pytest clean bench bench-env bench-lock wrk
+.PHONY: help install node-tools dev run test check lint format typecheck check-models check-env check-lock check-docs-assets lint-spec check-contract-diff contract-diff generate env-example docs-assets sdk fuzz lock pytest clean bench bench-env bench-lock wrk
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -32,15 +38,23 @@ $(VENV)/.installed: $(UV) pyproject.toml uv.lock
 
 install: $(VENV)/.installed ## Create .venv with the locked dependencies
 
+# --ignore-scripts: nothing here needs an install script (esbuild's binary is an ordinary
+# optional dependency), and none may download or report anything.
+$(NODE_TOOLS): tools/package.json tools/package-lock.json
+	cd tools && $(NPM) ci --ignore-scripts --no-audit --no-fund
+	touch $@
+
+node-tools: $(NODE_TOOLS) ## Install the pinned Node tools (tools/package-lock.json) into tools/node_modules
+
 dev: install ## Serve on $$HOST:$$PORT (default 127.0.0.1:8080) with reload
 	$(BIN)/python -m auth_backend --reload
 
 run: install ## Serve without reload, as the container does
 	$(BIN)/python -m auth_backend
 
-test: install check pytest ## Everything CI runs: lint, types, drift checks, tests
+test: install node-tools check pytest ## Everything CI runs: lint, types, drift checks, tests
 
-check: lint typecheck check-models check-env check-lock ## Static checks only
+check: lint typecheck check-models check-env check-lock check-docs-assets lint-spec check-contract-diff ## Static checks only
 
 lint: install ## ruff lint and format check
 	$(BIN)/ruff check src tests scripts bench
@@ -64,6 +78,27 @@ env-example: install ## Regenerate .env.example from the settings class
 
 check-env: install ## Fail when .env.example drifts from the settings class
 	$(BIN)/python scripts/render_env_example.py --check
+
+check-docs-assets: install node-tools ## Fail when the vendored Swagger UI/ReDoc files differ from the pinned npm packages
+	$(BIN)/python scripts/vendor_docs_assets.py --check
+
+docs-assets: install node-tools ## Refresh src/auth_backend/docs_static from the pinned npm packages
+	$(BIN)/python scripts/vendor_docs_assets.py
+
+lint-spec: node-tools ## Lint the contract with Redocly (recommended-strict: any warning fails)
+	$(NODE_BIN)/redocly lint openapi/openapi.yaml --config redocly.yaml
+
+check-contract-diff: install node-tools ## Fail on a breaking contract change without a major version bump
+	$(BIN)/python scripts/contract_diff.py --check
+
+contract-diff: install node-tools ## Report contract changes since the last release (BASE=ref to choose)
+	$(BIN)/python scripts/contract_diff.py $(if $(BASE),--base $(BASE))
+
+sdk: install node-tools ## Generate the Python and TypeScript SDKs into sdk/ (git-ignored)
+	$(BIN)/python scripts/generate_sdks.py --out sdk
+
+fuzz: install ## Long schemathesis run on a live server (fresh seed; FUZZ_SEED=n replays one)
+	$(BIN)/python scripts/fuzz_contract.py $(if $(FUZZ_SEED),--seed $(FUZZ_SEED))
 
 check-lock: $(UV) ## Fail when uv.lock is out of date with pyproject.toml
 	$(UV) lock --check
@@ -108,4 +143,4 @@ bench: install bench-env wrk ## The benchmark suite (about 8 minutes); updates b
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean: ## Remove the environments and caches
-	rm -rf $(VENV) $(TOOLS) $(BENCH_VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) $(BENCH_VENV) tools/node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, RootModel
 from typing import Annotated, Literal
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, RootModel
 from uuid import UUID
 
 
@@ -12,7 +12,14 @@ class LoginRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
     )
-    email: Annotated[EmailStr, Field(examples=["ada@example.com"], max_length=255)]
+    email: Annotated[str, Field(examples=["ada@example.com"], max_length=254)]
+    """
+    An email address (RFC 5321 `Mailbox`, at most 254 characters); unicode is accepted.
+    Quoted local parts, IP-literal domains and the special-use domains `.arpa`,
+    `.invalid`, `.local`, `.localhost` and `.onion` are refused with
+    `validation_failed`; `.test` is accepted for test suites.
+
+    """
     password: Annotated[str, Field(examples=["correct horse battery staple"])]
 
 
@@ -34,9 +41,14 @@ class PasswordGrantForm(BaseModel):
     """
     Optional; when present it must be `password`.
     """
-    username: Annotated[EmailStr, Field(examples=["ada@example.com"], max_length=255)]
+    username: Annotated[str, Field(examples=["ada@example.com"], max_length=254)]
     """
     The user's email address.
+    An email address (RFC 5321 `Mailbox`, at most 254 characters); unicode is accepted.
+    Quoted local parts, IP-literal domains and the special-use domains `.arpa`,
+    `.invalid`, `.local`, `.localhost` and `.onion` are refused with
+    `validation_failed`; `.test` is accepted for test suites.
+
     """
     password: Annotated[str, Field(examples=["correct horse battery staple"])]
     scope: str | None = None
@@ -211,9 +223,14 @@ class SignUpRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
     )
-    email: Annotated[EmailStr, Field(examples=["ada@example.com"], max_length=255)]
+    email: Annotated[str, Field(examples=["ada@example.com"], max_length=254)]
     """
     The user's email address; unique regardless of case.
+    An email address (RFC 5321 `Mailbox`, at most 254 characters); unicode is accepted.
+    Quoted local parts, IP-literal domains and the special-use domains `.arpa`,
+    `.invalid`, `.local`, `.localhost` and `.onion` are refused with
+    `validation_failed`; `.test` is accepted for test suites.
+
     """
     password: Annotated[str, Field(examples=["correct horse battery staple"])]
     """

@@ -9,15 +9,32 @@ from __future__ import annotations
 
 import json
 
+from email_validator import EmailNotValidError, validate_email
+
 from auth_backend.domain import AccessClaims, Credentials, JsonObject, NewAccount
 from auth_backend.errors import FieldProblem, InvalidToken, MissingToken, ValidationFailed
 from auth_backend.providers.base import IdentityProvider
 from auth_backend.security.passwords import check_password_policy, normalize_password
 
 
-def normalize_email(email: str) -> str:
+def normalize_email(email: str, field: str = "body.email") -> str:
+    """The address, syntax-checked and normalised; ValidationFailed naming `field` if invalid.
+
+    Syntax only, no DNS: the contract's `format: email` (an RFC 5321 dot-atom address of at
+    most 254 characters). `test_environment` admits the reserved `.test` domain, which client
+    test suites and contract fuzzers use and Supabase accepts; the other special-use names
+    (.arpa, .invalid, .local, .localhost, .onion) stay refused, as the contract says.
+    """
+    try:
+        parsed = validate_email(email.strip(), check_deliverability=False, test_environment=True)
+    except EmailNotValidError as error:
+        raise ValidationFailed(
+            errors=[
+                FieldProblem(field=field, message=f"value is not a valid email address: {error}")
+            ]
+        ) from None
     # Addresses are unique regardless of case, as in Supabase, which lower-cases them.
-    return email.strip().lower()
+    return parsed.normalized.lower()
 
 
 MAX_METADATA_BYTES = 8 * 1024
@@ -46,15 +63,18 @@ def _depth(value: object) -> int:
 def new_account(email: str, password: str, user_metadata: JsonObject | None) -> NewAccount:
     if user_metadata:
         check_metadata(user_metadata)
+    normalized_email = normalize_email(email)
     normalized = normalize_password(password)
     check_password_policy(normalized)
     return NewAccount(
-        email=normalize_email(email), password=normalized, user_metadata=user_metadata or {}
+        email=normalized_email, password=normalized, user_metadata=user_metadata or {}
     )
 
 
-def credentials(email: str, password: str) -> Credentials:
-    return Credentials(email=normalize_email(email), password=normalize_password(password))
+def credentials(email: str, password: str, email_field: str = "body.email") -> Credentials:
+    return Credentials(
+        email=normalize_email(email, email_field), password=normalize_password(password)
+    )
 
 
 def bearer_token(authorization: str | None) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
-from auth_backend.api import auth_routes, operations_routes
+from auth_backend.api import auth_routes, docs_routes, operations_routes
 from auth_backend.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from auth_backend.api.problems import install_problem_handlers
 from auth_backend.api.rendered import RenderedBodies
@@ -52,10 +52,10 @@ def create_app(
         title=contract["info"]["title"],
         version=contract["info"]["version"],
         lifespan=lifespan,
-        openapi_url="/openapi.json",
-        docs_url="/docs",
-        redoc_url="/redoc",
-        swagger_ui_parameters={"persistAuthorization": True},
+        openapi_url=docs_routes.OPENAPI_URL,
+        # The documentation pages are our own (docs_routes): FastAPI's load from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.provider = provider
     app.state.settings = settings
@@ -77,6 +77,7 @@ def create_app(
     app.router.route_class = OperationRoute
     auth_routes.register(app)
     operations_routes.register(app)
+    docs_routes.register(app, contract["info"]["title"])
     install_problem_handlers(app)
     if settings.cors_origins:
         # Off unless origins are listed: browsers then may call us with a bearer token, never

@@ -33,7 +33,7 @@ LOGOUT_SCOPES: tuple[LogoutScope, ...] = get_args(LogoutScope)
 async def sign_up(request: Request) -> Response:
     context = client_context(request)
     body = await json_body(request, SignUpRequest)
-    email = auth.normalize_email(str(body.email))
+    email = auth.normalize_email(body.email)
     try:
         await throttle_of(request).consume(Rule.SIGNUP_PER_IP, context.ip or "unknown")
         metadata = body.user_metadata.model_dump() if body.user_metadata else None
@@ -67,9 +67,9 @@ async def log_in(request: Request) -> Response:
 async def _login_credentials(request: Request) -> Credentials:
     if require_media_type(request, (JSON, FORM)) == JSON:
         body = await json_body(request, LoginRequest)
-        return auth.credentials(str(body.email), body.password)
+        return auth.credentials(body.email, body.password)
     form = await form_body(request, PasswordGrantForm)
-    return auth.credentials(str(form.username), form.password)
+    return auth.credentials(form.username, form.password, email_field="body.username")
 
 
 async def refresh_session(request: Request) -> Response:

@@ -1,0 +1,39 @@
+"""Schemathesis hooks for the contract fuzzer (loaded through schemathesis.toml)."""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Any
+
+import schemathesis
+
+# The password rule as the contract states it (SignUpRequest.password).
+MIN_PASSWORD_CHARACTERS = 8
+MAX_PASSWORD_BYTES = 72
+
+
+def _violates_password_rule(password: object) -> bool:
+    if not isinstance(password, str):
+        return False
+    normalized = unicodedata.normalize("NFKC", password)
+    too_short = len(normalized) < MIN_PASSWORD_CHARACTERS
+    return too_short or len(normalized.encode("utf-8")) > MAX_PASSWORD_BYTES
+
+
+@schemathesis.check
+def valid_signup_is_refused_only_for_its_password(ctx: Any, response: Any, case: Any) -> None:
+    """A schema-valid signUp answered 400 must be `weak_password`, for a password that breaks
+    the contract's rule; schemathesis.toml lets 400 through positive_data_acceptance for
+    signUp on that condition only."""
+    meta = case.meta
+    if case.operation.label != "POST /signup" or meta is None:
+        return
+    if not meta.generation.mode.is_positive or response.status_code != 400:
+        return
+    problem = response.json()
+    code = problem.get("code") if isinstance(problem, dict) else None
+    if code != "weak_password":
+        raise AssertionError(f"a schema-valid signUp was refused with 400 {code!r}: {problem}")
+    password = case.body.get("password") if isinstance(case.body, dict) else None
+    if not _violates_password_rule(password):
+        raise AssertionError("weak_password for a password that the contract's rule accepts")
