@@ -23,7 +23,7 @@ BENCH_VENV := bench/.venv
 BENCH_STACK := anyio|httpx|httpcore|sniffio|argon2-cffi|argon2-cffi-bindings|cffi|click|cryptography|fastapi|h11|httptools|idna|pydantic|pydantic-core|starlette|typing-extensions|uvicorn|uvloop
 BENCH_ARGS ?= --write-results
 
-.PHONY: help install node-tools dev run test check lint format typecheck check-models check-env check-lock check-docs-assets lint-spec check-contract-diff contract-diff generate env-example docs-assets sdk fuzz lock pytest clean bench bench-env bench-lock wrk
+.PHONY: help install node-tools dev run test check lint format typecheck check-models check-env check-lock check-docs-assets lint-spec check-contract-diff contract-diff generate env-example docs-assets sdk fuzz lock pytest clean bench bench-env bench-lock bench-profile wrk
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -141,6 +141,11 @@ bench: install bench-env wrk ## The benchmark suite (about 8 minutes); updates b
 	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib src bench tests/supabase_double >/dev/null
 	$(BENCH_VENV)/bin/python -m compileall -q -j 0 $(BENCH_VENV)/lib >/dev/null
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+bench-profile: install bench-env wrk ## py-spy profiles of /me, /health, the login storm, Supabase login
+	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib src bench tests/supabase_double >/dev/null
+	for scenario in me health login supabase-login; do $(BIN)/python -m bench.profile $$scenario >/dev/null || exit 1; done
+	@echo "profiles written to bench/profiles/"
 
 clean: ## Remove the environments and caches
 	rm -rf $(VENV) $(TOOLS) $(BENCH_VENV) tools/node_modules .pytest_cache .mypy_cache .ruff_cache
