@@ -11,6 +11,7 @@ from auth_backend.api.responses import NO_STORE, model_response
 from auth_backend.api.wire import grant_to_wire, user_to_wire
 from auth_backend.domain import ClientContext, Credentials
 from auth_backend.models import LoginRequest, PasswordGrantForm, SignUpRequest
+from auth_backend.observability.metrics import auth_outcome
 from auth_backend.providers.base import IdentityProvider
 
 
@@ -27,16 +28,18 @@ def client_context(request: Request) -> ClientContext:
 
 
 async def sign_up(request: Request) -> Response:
-    body = await json_body(request, SignUpRequest)
-    metadata = body.user_metadata.model_dump() if body.user_metadata else None
-    account = auth.new_account(str(body.email), body.password, metadata)
-    user = await provider_of(request).sign_up(account, client_context(request))
+    with auth_outcome("signup"):
+        body = await json_body(request, SignUpRequest)
+        metadata = body.user_metadata.model_dump() if body.user_metadata else None
+        account = auth.new_account(str(body.email), body.password, metadata)
+        user = await provider_of(request).sign_up(account, client_context(request))
     return model_response(user_to_wire(user), status_code=201)
 
 
 async def log_in(request: Request) -> Response:
-    credentials = await _login_credentials(request)
-    grant = await provider_of(request).sign_in(credentials, client_context(request))
+    with auth_outcome("login"):
+        credentials = await _login_credentials(request)
+        grant = await provider_of(request).sign_in(credentials, client_context(request))
     return model_response(grant_to_wire(grant), headers=NO_STORE)
 
 

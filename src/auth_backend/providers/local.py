@@ -19,6 +19,7 @@ from auth_backend.domain import (
     UserAccount,
 )
 from auth_backend.errors import InvalidCredentials, ProviderUnavailable
+from auth_backend.observability import provider_call
 from auth_backend.providers.store import Store, create_engine, migrate
 from auth_backend.security.passwords import PasswordHasher
 from auth_backend.security.tokens import (
@@ -72,15 +73,20 @@ class LocalProvider:
             await self._store.engine.dispose()
 
     async def sign_up(self, account: NewAccount, context: ClientContext) -> UserAccount:
-        password_hash = await self._hasher.hash(account.password)
-        return await self.store.create_user(
-            email=account.email,
-            password_hash=password_hash,
-            user_metadata=account.user_metadata,
-            now=_utc_now(),
-        )
+        with provider_call(self.name, "sign_up"):
+            password_hash = await self._hasher.hash(account.password)
+            return await self.store.create_user(
+                email=account.email,
+                password_hash=password_hash,
+                user_metadata=account.user_metadata,
+                now=_utc_now(),
+            )
 
     async def sign_in(self, credentials: Credentials, context: ClientContext) -> TokenGrant:
+        with provider_call(self.name, "sign_in"):
+            return await self._sign_in(credentials, context)
+
+    async def _sign_in(self, credentials: Credentials, context: ClientContext) -> TokenGrant:
         stored = await self.store.find_user_by_email(credentials.email)
         if stored is None:
             # Same work as a wrong password, so response time does not reveal the account.
