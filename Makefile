@@ -11,8 +11,14 @@ UV := $(TOOLS)/bin/uv
 BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
+# The image installs from these, exported from uv.lock (runtime, and the wheel's build backend).
+EXPORT_RUNTIME := $(UV) export --frozen --no-dev --no-emit-project --format requirements-txt --quiet
+EXPORT_BUILD := $(UV) export --frozen --only-group build --no-emit-project --format requirements-txt --quiet
+IMAGE ?= auth-backend:local
+# Docker's compose plugin; `make docker-up COMPOSE=docker-compose` for the standalone one.
+COMPOSE ?= docker compose
 
-.PHONY: help install dev run test check lint format typecheck check-models check-env check-lock generate env-example lock pytest clean
+.PHONY: help install dev run test check lint format typecheck check-models check-env check-lock generate env-example lock pytest clean docker-build docker-up docker-down
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -60,14 +66,29 @@ env-example: install ## Regenerate .env.example from the settings class
 check-env: install ## Fail when .env.example drifts from the settings class
 	$(BIN)/python scripts/render_env_example.py --check
 
-check-lock: $(UV) ## Fail when uv.lock is out of date with pyproject.toml
+check-lock: $(UV) ## Fail when uv.lock or the requirements*.lock exports drift from pyproject.toml
 	$(UV) lock --check
+	@diff -u requirements.lock <($(EXPORT_RUNTIME)) && diff -u requirements-build.lock <($(EXPORT_BUILD)) \
+		|| { echo "requirements*.lock drift from uv.lock: run \`make lock\` and commit them"; exit 1; }
+	@echo "requirements.lock and requirements-build.lock match uv.lock"
 
-lock: $(UV) ## Re-resolve uv.lock after editing dependencies
+lock: $(UV) ## Re-resolve uv.lock after editing dependencies, and re-export the image's lock files
 	$(UV) lock
+	$(EXPORT_RUNTIME) > requirements.lock
+	$(EXPORT_BUILD) > requirements-build.lock
 
 pytest: install ## The test suite
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+docker-build: ## Build the image ($(IMAGE)); needs Docker
+	docker build --tag $(IMAGE) .
+
+docker-up: ## Build and start the compose stack in the background; needs Docker
+	test -f .env || cp .env.example .env
+	$(COMPOSE) up --build --detach
+
+docker-down: ## Stop the compose stack (the data volume is kept)
+	$(COMPOSE) down
 
 clean: ## Remove the environments and caches
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache
