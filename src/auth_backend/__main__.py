@@ -39,6 +39,10 @@ def main(argv: list[str] | None = None) -> int:
         workers,
     )
     metrics_dir = prepare_multiprocess_dir(workers)
+    if metrics_dir is not None:
+        logging.getLogger("auth_backend").info(
+            "metrics of the %d workers are summed from %s", workers, metrics_dir
+        )
     try:
         uvicorn.run(
             "auth_backend.main:create_app",
