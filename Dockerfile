@@ -25,7 +25,8 @@ COPY pyproject.toml README.md ./
 COPY openapi/openapi.yaml openapi/openapi.yaml
 COPY src/ src/
 RUN "$BUILD_VENV/bin/pip" wheel --no-deps --no-build-isolation --wheel-dir dist . \
-    && "$VENV/bin/pip" install --no-deps --no-index dist/auth_backend-*.whl
+    && "$VENV/bin/pip" install --no-deps --no-index dist/auth_backend-*.whl \
+    && "$VENV/bin/pip" check
 
 
 FROM python:3.11-slim
