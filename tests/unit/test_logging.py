@@ -19,6 +19,7 @@ from auth_backend.observability.logging import (
     REDACTED,
     ConsoleFormatter,
     JsonFormatter,
+    log_access,
     logging_config,
     redact,
     secrets_of,
@@ -170,3 +171,47 @@ def test_the_config_routes_uvicorn_through_our_formatter(
 
 def _state(logger: logging.Logger) -> tuple[list[logging.Handler], int, bool, bool]:
     return logger.handlers[:], logger.level, logger.propagate, logger.disabled
+
+
+class RecordingHandler(logging.StreamHandler):
+    def __init__(self, stream: io.StringIO) -> None:
+        super().__init__(stream)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+        super().emit(record)
+
+
+@pytest.mark.parametrize("client", ["203.0.113.7", None])
+def test_the_fast_access_line_is_the_generic_line(client: str | None) -> None:
+    # Access lines take a hand-written path for speed; it must say exactly what the
+    # generic formatter says about the same record.
+    stream = io.StringIO()
+    handler = RecordingHandler(stream)
+    formatter = JsonFormatter(secrets=["s3cret-value"])
+    handler.setFormatter(formatter)
+    access = logging.getLogger("auth_backend.access")
+    saved = access.level
+    access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    try:
+        log_access(
+            request_id="req-9",
+            method="GET",
+            route="<unmatched>",
+            path=f'/odd "path"/\u00e9/Bearer {JWT}/s3cret-value',
+            status=404,
+            seconds=0.0123456,
+            client=client,
+        )
+    finally:
+        access.removeHandler(handler)
+        access.setLevel(saved)
+    [line] = stream.getvalue().splitlines()
+    fast = json.loads(line)
+    [record] = handler.records
+    assert fast == json.loads(formatter.format_any(record))
+    assert JWT not in line and "s3cret-value" not in line
+    assert fast["duration_ms"] == 12.35
+    assert fast["client"] == client

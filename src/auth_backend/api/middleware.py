@@ -6,7 +6,6 @@ keeps the hot path (`/me`, `/health`) close to bare Starlette.
 
 from __future__ import annotations
 
-import logging
 import re
 import time
 import uuid
@@ -18,8 +17,7 @@ from auth_backend.api.problems import PROBLEM_MEDIA_TYPE, problem_body
 from auth_backend.errors import PayloadTooLarge
 from auth_backend.observability import metrics
 from auth_backend.observability.context import current_request_id
-
-access_logger = logging.getLogger("auth_backend.access")
+from auth_backend.observability.logging import log_access
 
 REQUEST_ID_HEADER = b"x-request-id"
 MAX_BODY_BYTES = 1024 * 1024
@@ -64,34 +62,26 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_headers)
         finally:
-            self._observe(scope, status, time.perf_counter() - started)
+            self._observe(scope, request_id, status, time.perf_counter() - started)
             current_request_id.reset(context_token)
 
-    def _observe(self, scope: Scope, status: int, seconds: float) -> None:
+    def _observe(self, scope: Scope, request_id: str, status: int, seconds: float) -> None:
         method: str = scope["method"]
         path: str = scope["path"]
         route = getattr(scope.get("route"), "path", None)
         if not isinstance(route, str):
             route = path if path in self.static_routes else metrics.UNMATCHED_ROUTE
         metrics.record_request(method, route, status, seconds)
-        if access_logger.isEnabledFor(logging.INFO):
-            duration_ms = round(seconds * 1000, 2)
-            client = scope.get("client")
-            access_logger.info(
-                "%s %s %s %.1fms",
-                method,
-                path,
-                status,
-                duration_ms,
-                extra={
-                    "method": method,
-                    "route": route,
-                    "path": path,
-                    "status": status,
-                    "duration_ms": duration_ms,
-                    "client": client[0] if client else None,
-                },
-            )
+        client = scope.get("client")
+        log_access(
+            request_id=request_id,
+            method=method,
+            route=route,
+            path=path,
+            status=status,
+            seconds=seconds,
+            client=client[0] if client else None,
+        )
 
 
 def _request_id(scope: Scope) -> str:

@@ -14,6 +14,7 @@ import os
 import re
 import time
 from collections.abc import Iterable
+from json.encoder import encode_basestring
 from typing import Any
 
 from sqlalchemy.engine import make_url
@@ -27,7 +28,7 @@ REDACTED = "[redacted]"
 # password/token/key fields in "k=v", "k: v" and JSON/repr forms.
 _SECRET_SHAPES = re.compile(
     r"(?P<jwt>\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*)"
-    r"|(?P<bearer>\bbearer\s+)[^\s\"',;)]+"
+    r"|(?P<bearer>\bbearer\s+)[A-Za-z0-9._~+/=-]{8,}"
     r"|(?P<userinfo>\b[a-z][a-z0-9+.-]*://[^\s/:@]*:)[^\s/@]+(?=@)"
     r"|(?P<field>\b(?:password|passwd|pwd|secret|client_secret|token|access_token|refresh_token"
     r"|id_token|api_?key|service_?key|authorization|cookie)\b[\"']?\s*[:=]\s*[\"']?"
@@ -46,12 +47,18 @@ def _mask(match: re.Match[str]) -> str:
     return kept + REDACTED
 
 
+def _may_hold_credential(text: str) -> bool:
+    # Every shape above needs one of these; most log text (routes, methods, ids) has none,
+    # and substring tests cost far less than the regex on the per-request path.
+    return "=" in text or ":" in text or "eyJ" in text or "earer" in text or "EARER" in text
+
+
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """`text` without known secret values and without anything shaped like a credential."""
     for secret in secrets:
         if secret in text:
             text = text.replace(secret, REDACTED)
-    return _SECRET_SHAPES.sub(_mask, text)
+    return _SECRET_SHAPES.sub(_mask, text) if _may_hold_credential(text) else text
 
 
 def secrets_of(settings: Settings) -> list[str]:
@@ -77,17 +84,18 @@ class _StructuredFormatter(logging.Formatter):
         super().__init__()
         self._secrets = tuple(secrets)
         self._pid = os.getpid()
+        self._second = -1
+        self._second_text = ""
 
     def _redact(self, text: str) -> str:
         return redact(text, self._secrets)
 
     def _fields(self, record: logging.LogRecord) -> dict[str, Any]:
-        fields: dict[str, Any] = {}
-        for key, value in record.__dict__.items():
-            if key in _STANDARD_ATTRIBUTES or key.startswith("_"):
-                continue
-            fields[key] = self._redact(value) if isinstance(value, str) else value
-        return fields
+        return {
+            key: self._redact(value) if isinstance(value, str) else value
+            for key, value in record.__dict__.items()
+            if key not in _STANDARD_ATTRIBUTES and not key.startswith("_")
+        }
 
     def _exception_text(self, record: logging.LogRecord) -> str | None:
         parts: list[str] = []
@@ -105,16 +113,39 @@ class _StructuredFormatter(logging.Formatter):
         explicit = getattr(record, "request_id", None)
         return str(explicit) if explicit else current_request_id.get()
 
-    @staticmethod
-    def _timestamp(record: logging.LogRecord) -> str:
-        seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-        return f"{seconds}.{int(record.msecs):03d}Z"
+    def _timestamp(self, record: logging.LogRecord) -> str:
+        # Formatting the date once per second, not once per line, matters on the access path.
+        second = int(record.created)
+        if second != self._second:
+            self._second = second
+            self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._second_text}.{int(record.msecs):03d}Z"
 
 
 class JsonFormatter(_StructuredFormatter):
     """One JSON object per line: ts, level, logger, message, request_id, pid, extras."""
 
     def format(self, record: logging.LogRecord) -> str:
+        if record.__dict__.get(_ACCESS_MARK):
+            return self._format_access(record)
+        return self.format_any(record)
+
+    def _format_access(self, record: logging.LogRecord) -> str:
+        # The per-request line, spelled out rather than built as a dict: it is written for
+        # every request, /health included. It must equal format_any's output (a test checks).
+        fields = record.__dict__
+        client = fields["client"]
+        return (
+            f'{{"ts": "{self._timestamp(record)}", "level": "info", "logger": "{record.name}", '
+            f'"message": {_encode(self._redact(record.msg))}, '
+            f'"request_id": {_encode(fields["request_id"])}, "pid": {self._pid}, '
+            f'"method": {_encode(fields["method"])}, "route": {_encode(fields["route"])}, '
+            f'"path": {_encode(self._redact(fields["path"]))}, "status": {fields["status"]}, '
+            f'"duration_ms": {fields["duration_ms"]!r}, '
+            f'"client": {"null" if client is None else _encode(client)}}}'
+        )
+
+    def format_any(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
             "ts": self._timestamp(record),
             "level": record.levelname.lower(),
@@ -130,6 +161,54 @@ class JsonFormatter(_StructuredFormatter):
         if exception:
             entry["exception"] = exception
         return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+def _encode(text: str) -> str:
+    # The C string encoder behind json.dumps(text, ensure_ascii=False), without building an
+    # encoder object per call.
+    return str(encode_basestring(text))
+
+
+ACCESS_LOGGER = logging.getLogger("auth_backend.access")
+_ACCESS_MARK = "_access_line"
+
+
+def log_access(
+    *,
+    request_id: str,
+    method: str,
+    route: str,
+    path: str,
+    status: int,
+    seconds: float,
+    client: str | None,
+) -> None:
+    """Write the one access line of a request (logger `auth_backend.access`, level info)."""
+    if not ACCESS_LOGGER.isEnabledFor(logging.INFO):
+        return
+    duration_ms = round(seconds * 1000, 2)
+    # makeRecord + handle is Logger.info without the stack walk that finds the caller's file
+    # and line, which these lines do not print.
+    record = ACCESS_LOGGER.makeRecord(
+        ACCESS_LOGGER.name,
+        logging.INFO,
+        __file__,
+        0,
+        f"{method} {path} {status} {duration_ms:.1f}ms",
+        (),
+        None,
+        extra={
+            "request_id": request_id,
+            "method": method,
+            "route": route,
+            "path": path,
+            "status": status,
+            "duration_ms": duration_ms,
+            "client": client,
+            _ACCESS_MARK: True,
+        },
+    )
+    ACCESS_LOGGER.handle(record)
 
 
 # Access records spell these out in their message already.
