@@ -186,3 +186,18 @@ async def test_provider_calls_are_timed_and_counted_by_outcome(client: httpx.Asy
     assert delta(f"{duration}_count", operation="sign_in") == 1
     # Argon2id hashing alone takes milliseconds, so the time is real, not a placeholder.
     assert delta(f"{duration}_sum", operation="sign_in") > 0.001
+
+
+async def test_a_chunked_body_over_the_limit_is_still_413(client: httpx.AsyncClient) -> None:
+    # Bodiless requests skip the size-limit wrappers; a body without Content-Length must not.
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"email": "a@example.com", "password": "'
+        for _ in range(17):
+            yield b"x" * 65536
+        yield b'"}'
+
+    response = await client.post(
+        "/signup", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 413
+    assert response.json()["code"] == "payload_too_large"

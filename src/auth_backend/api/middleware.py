@@ -102,10 +102,20 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        has_body = False
         for name, value in scope["headers"]:
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                await self._reject(scope, send)
-                return
+            if name == b"content-length":
+                if value.isdigit() and int(value) > self.max_bytes:
+                    await self._reject(scope, send)
+                    return
+                has_body = has_body or not value.isdigit() or int(value) > 0
+            elif name == b"transfer-encoding":
+                has_body = True
+        if not has_body:
+            # HTTP/1.1: no Content-Length and no Transfer-Encoding means no body. Most GETs
+            # (/health, /me, /metrics) skip the wrappers below.
+            await self.app(scope, receive, send)
+            return
 
         received = 0
         response_started = False
