@@ -43,14 +43,22 @@ async def get_readiness(request: Request) -> Response:
         )
         logger.warning("not ready: %s", failure.detail)
         return _not_ready(failure, request)
-    except ServiceError as error:
-        cause = error.__cause__
+    except Exception as error:
+        # The Protocol asks for Provider* errors; anything else means "not ready" just as much,
+        # and /ready documents 200 and 503 only.
+        if isinstance(error, ServiceError):
+            failure, cause = error, error.__cause__
+        else:
+            failure = ProviderUnavailable(
+                f"The {provider.name} identity provider failed its readiness check."
+            )
+            cause = error
         logger.warning(
             "not ready: %s%s",
-            error.detail,
+            failure.detail,
             f" ({type(cause).__name__}: {cause})" if cause is not None else "",
         )
-        return _not_ready(error, request)
+        return _not_ready(failure, request)
     readiness = Readiness.model_validate({"status": "ready", "provider": provider.name})
     return model_response(readiness, headers=_NO_STORE)
 
