@@ -80,7 +80,7 @@ lock: $(UV) ## Re-resolve uv.lock after editing dependencies, and re-export the 
 pytest: install ## The test suite
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-docker-build: ## Build the image ($(IMAGE)); needs Docker
+docker-build: ## Build the image (auth-backend:local); needs Docker
 	docker build --tag $(IMAGE) .
 
 docker-up: ## Build and start the compose stack in the background; needs Docker
