@@ -147,11 +147,13 @@ class LocalProvider:
                 private_jwk=key.as_dict(private=True),
                 public_jwk=public_jwk(key),
                 now=_utc_now(),
+                only_if_none=True,
             )
             # Re-read rather than use our key: a replica starting at the same moment may have
-            # stored one too, and every replica must agree on the oldest as the signing key.
+            # stored the first key instead, and every replica must use that one.
             stored = await self.store.signing_keys()
-            logger.info("generated a new token signing key", extra={"kid": key.kid})
+            if any(row.kid == key.kid for row in stored):
+                logger.info("generated a new token signing key", extra={"kid": key.kid})
         self._install_keys([ECKey.import_key(row.private_jwk) for row in stored])
 
     def _install_keys(self, keys: list[ECKey]) -> None:
