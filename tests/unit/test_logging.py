@@ -126,10 +126,34 @@ def test_extras_are_redacted_too() -> None:
 
 
 def test_console_lines_are_readable(request_id: str) -> None:
-    line = ConsoleFormatter().format(
-        record("GET %s %s", "/me", 200, method="GET", route="/me", status=200, client="10.0.0.1")
-    )
-    assert " WARNING auth_backend.test: GET /me 200" in line
+    line = ConsoleFormatter().format(record("upstream %s", "slow", status=503, attempt=2))
+    assert " WARNING auth_backend.test: upstream slow" in line
+    assert line.endswith(f"request_id={request_id} status=503 attempt=2")
+
+
+def test_console_access_lines_do_not_repeat_their_message(request_id: str) -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(ConsoleFormatter())
+    access = logging.getLogger("auth_backend.access")
+    saved = access.level
+    access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    try:
+        log_access(
+            request_id=request_id,
+            method="GET",
+            route="/me",
+            path="/me",
+            status=200,
+            seconds=0.0012,
+            client="10.0.0.1",
+        )
+    finally:
+        access.removeHandler(handler)
+        access.setLevel(saved)
+    line = stream.getvalue().strip()
+    assert " INFO    auth_backend.access: GET /me 200 1.2ms" in line
     assert line.endswith(f"request_id={request_id} client=10.0.0.1")
 
 

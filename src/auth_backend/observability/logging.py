@@ -223,10 +223,11 @@ class ConsoleFormatter(_StructuredFormatter):
             f"{self._timestamp(record)} {record.levelname:<7} {record.name}: "
             f"{self._redact(record.getMessage())}"
         )
+        hidden = _ACCESS_FIELDS if record.__dict__.get(_ACCESS_MARK) else frozenset()
         pairs = [
             f"{key}={_console_value(value)}"
             for key, value in self._fields(record).items()
-            if key not in _ACCESS_FIELDS
+            if key not in hidden
         ]
         request_id = self._request_id(record)
         if request_id:
