@@ -6,7 +6,6 @@ import json
 import re
 import signal
 import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,10 +57,8 @@ def test_every_line_is_json_and_requests_get_one_access_line(json_server: LiveSe
     [login] = [line for line in lines if line.get("path") == "/login"]
     assert (login["status"], len(login["request_id"])) == (400, 32)
     # One worker by default: served in-process, with no worker children.
-    children = subprocess.run(
-        ["pgrep", "-P", str(json_server.process.pid)], capture_output=True, text=True, check=False
-    )
-    assert children.stdout.strip() == ""
+    pid = json_server.process.pid
+    assert Path(f"/proc/{pid}/task/{pid}/children").read_text(encoding="utf-8").strip() == ""
 
 
 def test_sigterm_lets_the_in_flight_request_finish(json_server: LiveServer) -> None:
