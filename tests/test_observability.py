@@ -11,6 +11,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from auth_backend.main import create_app
 from tests.conftest import LogLines, make_settings, metric_sample, running_app, unique_email
 
 PASSWORD = "correct horse battery"
@@ -201,3 +202,22 @@ async def test_a_chunked_body_over_the_limit_is_still_413(client: httpx.AsyncCli
     )
     assert response.status_code == 413
     assert response.json()["code"] == "payload_too_large"
+
+
+async def test_our_own_bugs_are_bare_500_problems_with_the_request_id(tmp_path: Path) -> None:
+    app = create_app(make_settings(database_url=f"sqlite:///{tmp_path / 'auth.db'}"))
+
+    async def broken() -> None:
+        raise RuntimeError("secret internal detail")
+
+    app.add_api_route("/broken", broken, methods=["GET"])
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            response = await client.get("/broken", headers={"X-Request-ID": "bug-42"})
+    assert response.status_code == 500
+    assert response.headers["x-request-id"] == "bug-42"
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert (body["code"], body["request_id"]) == ("internal_error", "bug-42")
+    assert "secret internal detail" not in response.text

@@ -13,8 +13,8 @@ from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from auth_backend.api.problems import PROBLEM_MEDIA_TYPE, problem_body
-from auth_backend.errors import PayloadTooLarge
+from auth_backend.api.problems import PROBLEM_MEDIA_TYPE, problem_body, problem_response
+from auth_backend.errors import InternalError, PayloadTooLarge
 from auth_backend.observability import metrics
 from auth_backend.observability.context import current_request_id
 from auth_backend.observability.logging import log_access
@@ -51,16 +51,27 @@ class RequestContextMiddleware:
         extra_headers = [*_ALWAYS, (REQUEST_ID_HEADER, request_id.encode())]
         # What the server answers if the app fails before starting a response.
         status = 500
+        response_started = False
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
                 status = message["status"]
+                response_started = True
                 message["headers"] = [*message.get("headers", []), *extra_headers]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_headers)
+        except Exception:
+            if not response_started:
+                # Our own bug: answer its 500 here, inside Starlette's outermost error
+                # middleware, so that it carries the request id header like every other
+                # answer. That middleware still logs the exception and sends nothing more.
+                await problem_response(InternalError(), request_id)(
+                    scope, receive, send_with_headers
+                )
+            raise
         finally:
             self._observe(scope, request_id, status, time.perf_counter() - started)
             current_request_id.reset(context_token)
