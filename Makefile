@@ -17,13 +17,19 @@ export REDOCLY_TELEMETRY := off
 export REDOCLY_SUPPRESS_UPDATE_NOTICE := true
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
+# The image installs from these, exported from uv.lock (runtime, and the wheel's build backend).
+EXPORT_RUNTIME := $(UV) export --frozen --no-dev --no-emit-project --format requirements-txt --quiet
+EXPORT_BUILD := $(UV) export --frozen --only-group build --no-emit-project --format requirements-txt --quiet
+IMAGE ?= auth-backend:local
+# Docker's compose plugin; `make docker-up COMPOSE=docker-compose` for the standalone one.
+COMPOSE ?= docker compose
 
 BENCH_VENV := bench/.venv
 # The server stack every benchmark server must share with the service (see bench/constraints.txt).
 BENCH_STACK := anyio|httpx|httpcore|sniffio|argon2-cffi|argon2-cffi-bindings|cffi|click|cryptography|fastapi|h11|httptools|idna|pydantic|pydantic-core|starlette|typing-extensions|uvicorn|uvloop
 BENCH_ARGS ?= --write-results
 
-.PHONY: help install node-tools dev run test check lint format typecheck check-models check-env check-lock check-docs-assets lint-spec check-contract-diff contract-diff generate env-example docs-assets sdk fuzz lock pytest clean bench bench-env bench-lock bench-profile wrk
+.PHONY: help install node-tools dev run test check lint format typecheck check-models check-env check-lock check-docs-assets lint-spec check-contract-diff contract-diff generate env-example docs-assets sdk fuzz lock pytest clean docker-build docker-up docker-down bench bench-env bench-lock bench-profile wrk
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -100,11 +106,16 @@ sdk: install node-tools ## Generate the Python and TypeScript SDKs into sdk/ (gi
 fuzz: install ## Long schemathesis run on a live server (fresh seed; FUZZ_SEED=n replays one)
 	$(BIN)/python scripts/fuzz_contract.py $(if $(FUZZ_SEED),--seed $(FUZZ_SEED))
 
-check-lock: $(UV) ## Fail when uv.lock is out of date with pyproject.toml
+check-lock: $(UV) ## Fail when uv.lock or the requirements*.lock exports drift from pyproject.toml
 	$(UV) lock --check
+	@diff -u requirements.lock <($(EXPORT_RUNTIME)) && diff -u requirements-build.lock <($(EXPORT_BUILD)) \
+		|| { echo "requirements*.lock drift from uv.lock: run \`make lock\` and commit them"; exit 1; }
+	@echo "requirements.lock and requirements-build.lock match uv.lock"
 
-lock: $(UV) ## Re-resolve uv.lock after editing dependencies
+lock: $(UV) ## Re-resolve uv.lock after editing dependencies, and re-export the image's lock files
 	$(UV) lock
+	$(EXPORT_RUNTIME) > requirements.lock
+	$(EXPORT_BUILD) > requirements-build.lock
 
 pytest: install ## The test suite
 	$(BIN)/pytest $(PYTEST_ARGS)
@@ -146,6 +157,16 @@ bench-profile: install bench-env wrk ## py-spy profiles of /me, /health, the log
 	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib src bench tests/supabase_double >/dev/null
 	for scenario in me health login supabase-login; do $(BIN)/python -m bench.profile $$scenario >/dev/null || exit 1; done
 	@echo "profiles written to bench/profiles/"
+
+docker-build: ## Build the image (auth-backend:local); needs Docker
+	docker build --tag $(IMAGE) .
+
+docker-up: ## Build and start the compose stack in the background; needs Docker
+	test -f .env || cp .env.example .env
+	$(COMPOSE) up --build --detach
+
+docker-down: ## Stop the compose stack (the data volume is kept)
+	$(COMPOSE) down
 
 clean: ## Remove the environments and caches
 	rm -rf $(VENV) $(TOOLS) $(BENCH_VENV) tools/node_modules .pytest_cache .mypy_cache .ruff_cache

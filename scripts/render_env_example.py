@@ -18,7 +18,9 @@ from auth_backend.settings import Settings
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = ROOT / ".env.example"
 HEADER = """\
-# auth-backend configuration. Copy to .env and adjust; real environment variables win.
+# auth-backend configuration. Copy to .env and uncomment what you change; real environment
+# variables win. Every value shown is the default, commented out so that a copied file
+# changes nothing, not even the container's own defaults (HOST=0.0.0.0, LOG_FORMAT=json).
 # GENERATED from src/auth_backend/settings.py by scripts/render_env_example.py: edit the
 # settings class, then run `make env-example`.
 """
@@ -37,8 +39,9 @@ def render() -> str:
             value = str(default).lower()
         else:
             value = str(default)
-        # Unset optional values stay commented out, so the example never sets an empty string.
-        line = f"{name.upper()}={value}" if value else f"# {name.upper()}="
+        # Commented out: copying the example must not override the image's environment, and
+        # an unset optional value must never become an empty string.
+        line = f"# {name.upper()}={value}"
         blocks.append(f"{comment}\n{line}\n")
     return "\n".join(blocks)
 

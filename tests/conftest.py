@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import io
+import json
+import logging
 import os
 import socket
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +21,10 @@ import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
+from prometheus_client.parser import text_string_to_metric_families
 
 from auth_backend.main import create_app
+from auth_backend.observability.logging import JsonFormatter
 from auth_backend.settings import Settings
 from tests.supabase_double import SupabaseDouble
 from tests.supabase_double.conftest_fixtures import (  # noqa: F401  (fixtures)
@@ -268,3 +273,34 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     )
     yield server
     stop_server(server)
+
+
+# --- logs and metrics -----------------------------------------------------------------------
+
+LogLines = Callable[[], list[dict[str, Any]]]
+
+
+@pytest.fixture
+def log_lines() -> Iterator[LogLines]:
+    """Everything logged in-process at DEBUG and above, as the JSON lines a container writes."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    saved_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(saved_level)
+
+
+def metric_sample(text: str, name: str, **labels: str) -> float:
+    """One sample's value from a Prometheus text exposition; 0 when it is absent."""
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return float(sample.value)
+    return 0.0

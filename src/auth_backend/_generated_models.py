@@ -133,6 +133,17 @@ class Health(BaseModel):
     status: Literal["ok"]
 
 
+class Readiness(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    status: Literal["ready"]
+    provider: Annotated[Literal["local", "supabase"], Field(examples=["local"])]
+    """
+    The identity provider this instance uses.
+    """
+
+
 class JsonWebKey(BaseModel):
     """
     A public JSON Web Key (RFC 7517); EC keys carry crv/x/y, RSA keys n/e.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from auth_backend import request_context
+from auth_backend.observability.context import current_request_id
 
 logger = logging.getLogger("auth_backend.audit")
 
@@ -20,7 +20,7 @@ def audit(event: str, *, ip: str | None, user_id: str | None = None, **fields: A
         "event": event,
         "user_id": user_id,
         "ip": ip,
-        "request_id": request_context.request_id.get(),
+        "request_id": current_request_id.get(),
         **fields,
     }
     rendered = " ".join(f"{key}={value}" for key, value in record.items() if value is not None)

@@ -47,6 +47,7 @@ def create_app(
             yield
         finally:
             await provider.aclose()
+            logger.info("auth-backend stopped: provider connections closed")
 
     app = FastAPI(
         title=contract["info"]["title"],
@@ -92,7 +93,9 @@ def create_app(
         )
     # Added last = outermost: the request id exists before anything else can fail.
     app.add_middleware(BodySizeLimitMiddleware)
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(
+        RequestContextMiddleware, routes=[getattr(route, "path", "") for route in app.routes]
+    )
     return app
 
 

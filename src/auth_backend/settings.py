@@ -27,6 +27,7 @@ from sqlalchemy.exc import ArgumentError
 
 ProviderName = Literal["local", "supabase"]
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+LogFormat = Literal["console", "json"]
 
 _ASYNC_DRIVERS = {
     "sqlite": "sqlite+aiosqlite",
@@ -76,9 +77,35 @@ class Settings(BaseSettings):
         description="Local provider's store: sqlite:///path or postgresql://user@host/db "
         "(SQLAlchemy driver URLs work too).",
     )
-    host: str = Field(default="127.0.0.1", description="Address to listen on.")
+    host: str = Field(
+        default="127.0.0.1", description="Address to listen on (the container sets 0.0.0.0)."
+    )
     port: int = Field(default=8080, ge=1, le=65535, description="Port to listen on.")
+    web_concurrency: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Worker processes serving requests; metrics are aggregated across them.",
+    )
+    shutdown_timeout: int = Field(
+        default=20,
+        ge=1,
+        le=600,
+        description="Seconds in-flight requests get to finish after SIGTERM; keep it below the "
+        "orchestrator's stop timeout (compose: stop_grace_period).",
+    )
+    readiness_timeout: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="Seconds GET /ready waits for the identity provider before answering 503.",
+    )
     log_level: LogLevel = Field(default="info", description="Lowest level that is logged.")
+    log_format: LogFormat = Field(
+        default="console",
+        description="console (readable lines) or json (one object per line; the container "
+        "default).",
+    )
     access_token_ttl: int = Field(
         default=3600, ge=60, le=604800, description="Access token lifetime in seconds (local)."
     )
@@ -174,7 +201,7 @@ class Settings(BaseSettings):
             raise ValueError("expected a rate like 10/minute or 100/hour") from None
         return value
 
-    @field_validator("log_level", mode="before")
+    @field_validator("log_level", "log_format", mode="before")
     @classmethod
     def _lower_log_level(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value

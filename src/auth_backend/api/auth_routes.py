@@ -25,6 +25,7 @@ from auth_backend.errors import (
     ValidationFailed,
 )
 from auth_backend.models import LoginRequest, PasswordGrantForm, RefreshRequest, SignUpRequest
+from auth_backend.observability.metrics import auth_outcome
 from auth_backend.security.throttling import Rule
 
 LOGOUT_SCOPES: tuple[LogoutScope, ...] = get_args(LogoutScope)
@@ -32,35 +33,37 @@ LOGOUT_SCOPES: tuple[LogoutScope, ...] = get_args(LogoutScope)
 
 async def sign_up(request: Request) -> Response:
     context = client_context(request)
-    body = await json_body(request, SignUpRequest)
-    email = auth.normalize_email(body.email)
-    try:
-        await throttle_of(request).consume(Rule.SIGNUP_PER_IP, context.ip or "unknown")
-        metadata = body.user_metadata.model_dump() if body.user_metadata else None
-        account = auth.new_account(email, body.password, metadata)
-        user = await provider_of(request).sign_up(account, context)
-    except ServiceError as error:
-        audit("signup_failed", ip=context.ip, email=email, reason=error.code)
-        raise
-    audit("signup_succeeded", ip=context.ip, user_id=str(user.id))
+    with auth_outcome("signup"):
+        body = await json_body(request, SignUpRequest)
+        email = auth.normalize_email(body.email)
+        try:
+            await throttle_of(request).consume(Rule.SIGNUP_PER_IP, context.ip or "unknown")
+            metadata = body.user_metadata.model_dump() if body.user_metadata else None
+            account = auth.new_account(email, body.password, metadata)
+            user = await provider_of(request).sign_up(account, context)
+        except ServiceError as error:
+            audit("signup_failed", ip=context.ip, email=email, reason=error.code)
+            raise
+        audit("signup_succeeded", ip=context.ip, user_id=str(user.id))
     return model_response(user_to_wire(user), status_code=201)
 
 
 async def log_in(request: Request) -> Response:
     context = client_context(request)
-    credentials = await _login_credentials(request)
-    throttle = throttle_of(request)
-    try:
-        await throttle.consume(Rule.LOGIN_PER_IP, context.ip or "unknown")
-        # Counted per email whether or not the account exists, so limits reveal nothing.
-        await throttle.check(Rule.LOGIN_PER_ACCOUNT, credentials.email)
-        grant = await provider_of(request).sign_in(credentials, context)
-    except ServiceError as error:
-        if isinstance(error, InvalidCredentials):
-            await throttle.record(Rule.LOGIN_PER_ACCOUNT, credentials.email)
-        audit("login_failed", ip=context.ip, email=credentials.email, reason=error.code)
-        raise
-    audit("login_succeeded", ip=context.ip, user_id=str(grant.user.id))
+    with auth_outcome("login"):
+        credentials = await _login_credentials(request)
+        throttle = throttle_of(request)
+        try:
+            await throttle.consume(Rule.LOGIN_PER_IP, context.ip or "unknown")
+            # Counted per email whether or not the account exists, so limits reveal nothing.
+            await throttle.check(Rule.LOGIN_PER_ACCOUNT, credentials.email)
+            grant = await provider_of(request).sign_in(credentials, context)
+        except ServiceError as error:
+            if isinstance(error, InvalidCredentials):
+                await throttle.record(Rule.LOGIN_PER_ACCOUNT, credentials.email)
+            audit("login_failed", ip=context.ip, email=credentials.email, reason=error.code)
+            raise
+        audit("login_succeeded", ip=context.ip, user_id=str(grant.user.id))
     return model_response(grant_to_wire(grant), headers=NO_STORE)
 
 

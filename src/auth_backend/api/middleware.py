@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: request ids, response headers and the body size limit.
+"""Pure ASGI middleware: request ids, access logs and metrics, and the body size limit.
 
 Pure ASGI rather than BaseHTTPMiddleware: it adds no task or stream per request, which
 keeps the hot path (`/me`, `/health`) close to bare Starlette.
@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import random
 import re
+import time
+from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from auth_backend import request_context
-from auth_backend.api.problems import PROBLEM_MEDIA_TYPE, problem_body
-from auth_backend.errors import PayloadTooLarge
+from auth_backend.api.problems import PROBLEM_MEDIA_TYPE, problem_body, problem_response
+from auth_backend.errors import InternalError, PayloadTooLarge
+from auth_backend.observability import metrics
+from auth_backend.observability.context import current_request_id
+from auth_backend.observability.logging import log_access
 
 REQUEST_ID_HEADER = b"x-request-id"
 MAX_BODY_BYTES = 1024 * 1024
@@ -28,26 +32,72 @@ _ids = random.Random()  # noqa: S311 (not a secret: see above)
 
 
 class RequestContextMiddleware:
-    """Gives each request an id (the caller's X-Request-ID or a new one) and common headers."""
+    """Gives each request an id (the caller's X-Request-ID or a new one) and common headers,
+    then writes its access log line and records its metrics.
 
-    def __init__(self, app: ASGIApp) -> None:
+    The id is also put in a context variable, so that every log line written while the
+    request is served carries it.
+    """
+
+    def __init__(self, app: ASGIApp, routes: Iterable[str] = ()) -> None:
         self.app = app
+        # Paths without parameters, to label requests the router never saw (a 413 decided
+        # here, for instance) by their route rather than as unmatched.
+        self.static_routes = frozenset(route for route in routes if "{" not in route)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
         request_id = _request_id(scope)
         scope.setdefault("state", {})["request_id"] = request_id
-        request_context.request_id.set(request_id)
+        context_token = current_request_id.set(request_id)
         extra_headers = [*_ALWAYS, (REQUEST_ID_HEADER, request_id.encode())]
+        # What the server answers if the app fails before starting a response.
+        status = 500
+        response_started = False
 
         async def send_with_headers(message: Message) -> None:
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
+                status = message["status"]
+                response_started = True
                 message["headers"] = [*message.get("headers", []), *extra_headers]
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception:
+            if not response_started:
+                # Our own bug: answer its 500 here, inside Starlette's outermost error
+                # middleware, so that it carries the request id header like every other
+                # answer. That middleware still logs the exception and sends nothing more.
+                await problem_response(InternalError(), request_id)(
+                    scope, receive, send_with_headers
+                )
+            raise
+        finally:
+            self._observe(scope, request_id, status, time.perf_counter() - started)
+            current_request_id.reset(context_token)
+
+    def _observe(self, scope: Scope, request_id: str, status: int, seconds: float) -> None:
+        method: str = scope["method"]
+        path: str = scope["path"]
+        route = getattr(scope.get("route"), "path", None)
+        if not isinstance(route, str):
+            route = path if path in self.static_routes else metrics.UNMATCHED_ROUTE
+        metrics.record_request(method, route, status, seconds)
+        client = scope.get("client")
+        log_access(
+            request_id=request_id,
+            method=method,
+            route=route,
+            path=path,
+            status=status,
+            seconds=seconds,
+            client=client[0] if client else None,
+        )
 
 
 def _request_id(scope: Scope) -> str:
@@ -74,12 +124,12 @@ class BodySizeLimitMiddleware:
                 if value.isdigit() and int(value) > self.max_bytes:
                     await self._reject(scope, send)
                     return
-                has_body = has_body or value != b"0"
+                has_body = has_body or not value.isdigit() or int(value) > 0
             elif name == b"transfer-encoding":
                 has_body = True
         if not has_body:
-            # No Content-Length and no Transfer-Encoding: HTTP/1.1 has no body to count
-            # (RFC 9112 section 6.3), so skip the wrappers (most GETs, /me and /health).
+            # HTTP/1.1: no Content-Length and no Transfer-Encoding means no body. Most GETs
+            # (/health, /me, /metrics) skip the wrappers below.
             await self.app(scope, receive, send)
             return
 

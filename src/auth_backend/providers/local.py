@@ -26,6 +26,7 @@ from auth_backend.errors import (
     ProviderUnavailable,
     RefreshTokenReused,
 )
+from auth_backend.observability import provider_call
 from auth_backend.providers.revocations import RevokedSessions
 from auth_backend.providers.store import Store, create_engine, migrate
 from auth_backend.security.passwords import PasswordHasher
@@ -90,15 +91,20 @@ class LocalProvider:
             await self._store.engine.dispose()
 
     async def sign_up(self, account: NewAccount, context: ClientContext) -> UserAccount:
-        password_hash = await self._hasher.hash(account.password)
-        return await self.store.create_user(
-            email=account.email,
-            password_hash=password_hash,
-            user_metadata=account.user_metadata,
-            now=_utc_now(),
-        )
+        with provider_call(self.name, "sign_up"):
+            password_hash = await self._hasher.hash(account.password)
+            return await self.store.create_user(
+                email=account.email,
+                password_hash=password_hash,
+                user_metadata=account.user_metadata,
+                now=_utc_now(),
+            )
 
     async def sign_in(self, credentials: Credentials, context: ClientContext) -> TokenGrant:
+        with provider_call(self.name, "sign_in"):
+            return await self._sign_in(credentials, context)
+
+    async def _sign_in(self, credentials: Credentials, context: ClientContext) -> TokenGrant:
         stored = await self.store.find_user_by_email(credentials.email)
         if stored is None:
             # Same work as a wrong password, so response time does not reveal the account.
@@ -120,30 +126,32 @@ class LocalProvider:
         return self._grant(user, session_id, refresh_token, now)
 
     async def refresh(self, refresh_token: str, context: ClientContext) -> TokenGrant:
-        replacement = secrets.token_urlsafe(32)
-        now = _utc_now()
-        try:
-            session_id, user = await self.store.rotate_refresh_token(
-                presented=refresh_token, replacement=replacement, now=now
-            )
-        except RefreshTokenReused:
-            # The store has ended the session; make this replica stop its tokens at once.
-            await self._revocations.poll()
-            raise
-        return self._grant(user, session_id, replacement, now)
+        with provider_call(self.name, "refresh"):
+            replacement = secrets.token_urlsafe(32)
+            now = _utc_now()
+            try:
+                session_id, user = await self.store.rotate_refresh_token(
+                    presented=refresh_token, replacement=replacement, now=now
+                )
+            except RefreshTokenReused:
+                # The store has ended the session; make this replica stop its tokens at once.
+                await self._revocations.poll()
+                raise
+            return self._grant(user, session_id, replacement, now)
 
     async def sign_out(
         self, access_token: str, claims: AccessClaims, scope: LogoutScope, context: ClientContext
     ) -> None:
-        if claims.session_id is None:
-            raise InvalidToken("The access token carries no session.")
-        ended = await self.store.end_sessions(
-            user_id=claims.subject,
-            current_session=UUID(claims.session_id),
-            scope=scope,
-            now=_utc_now(),
-        )
-        self._revocations.add(ended)
+        with provider_call(self.name, "sign_out"):
+            if claims.session_id is None:
+                raise InvalidToken("The access token carries no session.")
+            ended = await self.store.end_sessions(
+                user_id=claims.subject,
+                current_session=UUID(claims.session_id),
+                scope=scope,
+                now=_utc_now(),
+            )
+            self._revocations.add(ended)
 
     async def verify_access_token(self, token: str) -> AccessClaims:
         claims = self._verified.get(token)
@@ -206,11 +214,13 @@ class LocalProvider:
                 private_jwk=key.as_dict(private=True),
                 public_jwk=public_jwk(key),
                 now=_utc_now(),
+                only_if_none=True,
             )
             # Re-read rather than use our key: a replica starting at the same moment may have
-            # stored one too, and every replica must agree on the oldest as the signing key.
+            # stored the first key instead, and every replica must use that one.
             stored = await self.store.signing_keys()
-            logger.info("generated a new token signing key", extra={"kid": key.kid})
+            if any(row.kid == key.kid for row in stored):
+                logger.info("generated a new token signing key", extra={"kid": key.kid})
         self._install_keys([ECKey.import_key(row.private_jwk) for row in stored])
 
     def _install_keys(self, keys: list[ECKey]) -> None:

@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 # Any constant works; it only has to be the same for every replica that migrates.
 _MIGRATION_LOCK_ID = 0x6175_7468  # "auth"
+_KEYS_LOCK_ID = 0x6B65_7973  # "keys"
 _SQLITE_BEGIN = "sqlite_begin"
 DEFAULT_ROLE = "authenticated"
 DEFAULT_AUDIENCE = "authenticated"
@@ -376,17 +377,34 @@ class Store:
         private_jwk: dict[str, Any],
         public_jwk: dict[str, Any],
         now: datetime,
+        only_if_none: bool = False,
     ) -> None:
-        async with self.engine.begin() as connection:
-            await connection.execute(
-                signing_keys.insert().values(
-                    kid=kid,
-                    algorithm=algorithm,
-                    private_jwk=private_jwk,
-                    public_jwk=public_jwk,
-                    created_at=now,
+        """Store a signing key; with `only_if_none`, only when no valid key exists yet.
+
+        The check and the insert run under one exclusive lock, so replicas starting together
+        store exactly one first key: otherwise one could sign with a key that another, which
+        read the table a moment earlier, does not know.
+        """
+        async with self.engine.connect() as connection:
+            exclusive = await connection.execution_options(**{_SQLITE_BEGIN: "IMMEDIATE"})
+            async with exclusive.begin():
+                if only_if_none:
+                    if exclusive.dialect.name == "postgresql":
+                        await exclusive.execute(
+                            sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": _KEYS_LOCK_ID}
+                        )
+                    query = sa.select(signing_keys.c.kid).where(signing_keys.c.retired_at.is_(None))
+                    if (await exclusive.execute(query.limit(1))).first() is not None:
+                        return
+                await exclusive.execute(
+                    signing_keys.insert().values(
+                        kid=kid,
+                        algorithm=algorithm,
+                        private_jwk=private_jwk,
+                        public_jwk=public_jwk,
+                        created_at=now,
+                    )
                 )
-            )
 
     async def ping(self) -> None:
         async with self.engine.connect() as connection:

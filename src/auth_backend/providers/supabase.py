@@ -28,6 +28,7 @@ from auth_backend.domain import (
     UserAccount,
 )
 from auth_backend.errors import InvalidCredentials, ProviderError, ProviderUnavailable, ServiceError
+from auth_backend.observability import provider_call
 from auth_backend.providers.supabase_errors import (
     REFRESH_CALL,
     USER_TOKEN_CALL,
@@ -261,6 +262,31 @@ class SupabaseProvider:
             raise
 
     async def _call(
+        self,
+        method: str,
+        path: str,
+        operation: str,
+        *,
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+        json: dict[str, Any] | None = None,
+        overrides: dict[str, Callable[[UpstreamError], ServiceError]] | None = None,
+        expect_body: bool = True,
+    ) -> Any:
+        """One call to Supabase Auth, counted in the provider-call metrics by outcome."""
+        with provider_call(self.name, operation):
+            return await self._call_unrecorded(
+                method,
+                path,
+                operation,
+                headers=headers,
+                params=params,
+                json=json,
+                overrides=overrides,
+                expect_body=expect_body,
+            )
+
+    async def _call_unrecorded(
         self,
         method: str,
         path: str,
