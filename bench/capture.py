@@ -18,6 +18,7 @@ import uvicorn
 # Development-only or not transferable to another app (the service's logging set-up names
 # the service's own classes; the floors are measured bare).
 _DROPPED = {"factory", "reload", "reload_dirs", "log_config"}
+MARKER = "BENCH_UVICORN "
 
 
 def main() -> None:
@@ -34,7 +35,8 @@ def main() -> None:
     if status or not captured:
         sys.exit(f"the launcher did not reach uvicorn.run (exit status {status})")
     options = {name: value for name, value in captured.items() if name not in _DROPPED}
-    print(json.dumps(options, sort_keys=True))
+    # The launcher's own logging may write to stdout too: the options are the marked line.
+    print(MARKER + json.dumps(options, sort_keys=True))
 
 
 if __name__ == "__main__":

@@ -107,7 +107,9 @@ class Suite:
         )
         if completed.returncode != 0:
             raise RuntimeError(f"capturing uvicorn settings failed: {completed.stderr}")
-        options: dict[str, Any] = json.loads(completed.stdout)
+        marker = "BENCH_UVICORN "
+        line = next(x for x in completed.stdout.splitlines() if x.startswith(marker))
+        options: dict[str, Any] = json.loads(line[len(marker) :])
         return options
 
     def service_env(self, name: str, **extra: str) -> dict[str, str]:
