@@ -18,7 +18,7 @@ from auth_backend.api import auth_routes, docs_routes, operations_routes
 from auth_backend.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from auth_backend.api.problems import install_problem_handlers
 from auth_backend.api.rendered import RenderedBodies
-from auth_backend.api.routing import OperationRoute
+from auth_backend.api.routing import OperationRoute, hot_paths_first
 from auth_backend.contract import load_contract
 from auth_backend.providers.base import IdentityProvider
 from auth_backend.providers.factory import build_provider
@@ -79,6 +79,8 @@ def create_app(
     auth_routes.register(app)
     operations_routes.register(app)
     docs_routes.register(app, contract["info"]["title"])
+    # The request path of every other service (/me) and of every probe (/health).
+    hot_paths_first(app.router, ("/me", "/health"))
     install_problem_handlers(app)
     if settings.cors_origins:
         # Off unless origins are listed: browsers then may call us with a bearer token, never

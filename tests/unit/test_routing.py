@@ -9,7 +9,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.routing import APIRoute
 from starlette.responses import JSONResponse, Response
 
-from auth_backend.api.routing import OperationRoute
+from auth_backend.api.routing import OperationRoute, hot_paths_first
 from auth_backend.errors import InvalidToken
 from auth_backend.main import create_app
 from tests.conftest import make_settings
@@ -97,3 +97,13 @@ async def test_errors_raised_by_a_direct_handler_reach_the_problem_handlers() ->
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["code"] == "invalid_token"
     assert response.headers["x-request-id"] == response.json()["request_id"]
+
+
+def test_hot_paths_come_first_and_nothing_else_changes() -> None:
+    app = create_app(make_settings(database_url="sqlite:///:memory:"))
+    paths = [getattr(route, "path", None) for route in app.routes]
+    assert paths[:2] == ["/me", "/health"]
+    reference = FastAPI()
+    reference.router.routes.extend(app.routes)
+    hot_paths_first(reference.router, ("/nothing-here",))
+    assert [getattr(route, "path", None) for route in reference.routes] == paths

@@ -21,6 +21,7 @@ from typing import Any, get_type_hints
 from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 
@@ -30,6 +31,16 @@ class OperationRoute(APIRoute):
         direct = _direct_app(endpoint, self)
         if direct is not None:
             self.app = direct
+
+
+def hot_paths_first(router: Router, paths: tuple[str, ...]) -> None:
+    """Move the routes of `paths` to the front of the router's list.
+
+    The router tries its routes in order, a regular-expression match each, and the framework
+    registers its documentation routes first: `/health` and `/me` were tried tenth or so.
+    Static paths that no other route can match give the same answer in any position, so
+    only the time to find them changes."""
+    router.routes.sort(key=lambda route: getattr(route, "path", None) not in paths)
 
 
 def _direct_app(endpoint: Callable[..., Any], route: APIRoute) -> ASGIApp | None:
