@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import subprocess
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 LUA = Path(__file__).resolve().parent / "wrk" / "report.lua"
@@ -25,6 +26,8 @@ class WrkResult:
     p90_ms: float
     p99_ms: float
     max_ms: float
+    # CPU seconds wrk itself used (it shares the machine with the server under test).
+    client_cpu_s: float = 0.0
 
     @property
     def rps(self) -> float:
@@ -82,12 +85,16 @@ def run_wrk(
         "WRK_HEADERS": "\n".join(headers),
         "WRK_TOKENS": str(tokens_file) if tokens_file else "",
     }
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     completed = subprocess.run(
         argv, capture_output=True, text=True, env=env, timeout=seconds + 60, check=False
     )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if completed.returncode != 0:
         raise RuntimeError(f"wrk failed ({completed.returncode}): {completed.stderr.strip()}")
-    return parse(completed.stdout, describe(argv, method, headers, tokens_file))
+    result = parse(completed.stdout, describe(argv, method, headers, tokens_file))
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return replace(result, client_cpu_s=round(cpu, 2))
 
 
 def describe(

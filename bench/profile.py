@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
                 "--format",
                 "raw",
                 "--nonblocking",
-                *(["--threads", "--idle"] if args.scenario == "login" else []),
+                *(["--threads"] if args.scenario == "login" else []),
                 "-o",
                 str(raw),
             ],

@@ -241,6 +241,27 @@ def rows(run: dict[str, Any]) -> list[Row]:
             "x",
         )
     )
+    cores = values.get("scaling.cores", {})
+    two = cores.get("scaling.2w", {})
+    per_core = {
+        name: f"{run['wrk'][name]['ok_rps'] / used['server']:.0f}"
+        for name, used in cores.items()
+        if name in run["wrk"] and used.get("server")
+    }
+    table.append(
+        _row(
+            "6 (info)",
+            f"cores used with 2 workers: the service {two.get('server', '?')}, wrk "
+            f"{two.get('wrk', '?')} (1 worker: {cores.get('scaling.1w', {}).get('server', '?')} "
+            f"and {cores.get('scaling.1w', {}).get('wrk', '?')}); req/s per core the service "
+            f"got: {per_core.get('scaling.2w', '?')} with 2 workers, "
+            f"{per_core.get('scaling.1w', '?')} with 1",
+            (two["server"] + two["wrk"]) if two else None,
+            "—",
+            lambda _v: True,
+            " of 2",
+        )
+    )
     return table
 
 
@@ -253,12 +274,12 @@ def markdown_table(table: list[Row]) -> str:
 
 def raw_table(run: dict[str, Any]) -> str:
     lines = [
-        "| Scenario | req/s (2xx) | p50 ms | p99 ms | non-2xx | errors |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| Scenario | req/s (2xx) | p50 ms | p99 ms | non-2xx | errors | wrk CPU s |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, r in run["wrk"].items():
         lines.append(
             f"| {name} | {r['ok_rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
-            f"{r['non_2xx']} | {r['errors']} |"
+            f"{r['non_2xx']} | {r['errors']} | {r.get('client_cpu_s', 0):.1f} |"
         )
     return "\n".join(lines)

@@ -477,7 +477,17 @@ class Suite:
                 token_file = self.config.workdir / f"{name}.txt"
                 token_file.write_text(prepare_user(server.base_url, many=0).token + "\n")
                 contenders.append((name, f"{server.base_url}/me", {"tokens_file": token_file}))
+            cpu_before = {"scaling.1w": one.cpu_seconds(), "scaling.2w": two_workers.cpu_seconds()}
             self.compare(contenders)
+            cpu_after = {"scaling.1w": one.cpu_seconds(), "scaling.2w": two_workers.cpu_seconds()}
+            self.run.values["scaling.cores"] = {
+                name: {
+                    "server": round((cpu_after[name] - cpu_before[name]) / seconds, 2),
+                    "wrk": round(self.run.wrk[name].client_cpu_s / seconds, 2),
+                }
+                for name in cpu_before
+                for seconds in [self.run.wrk[name].duration_us / 1e6]
+            }
 
 
 def merge(results: list[WrkResult]) -> WrkResult:
@@ -494,6 +504,7 @@ def merge(results: list[WrkResult]) -> WrkResult:
         p90_ms=statistics.median(r.p90_ms for r in results),
         p99_ms=statistics.median(r.p99_ms for r in results),
         max_ms=max(r.max_ms for r in results),
+        client_cpu_s=round(sum(r.client_cpu_s for r in results), 2),
     )
 
 
