@@ -180,21 +180,34 @@ class Suite:
         self.note(result.command)
         return result
 
-    def compare(self, contenders: list[tuple[str, str, dict[str, Any]]]) -> None:
+    def compare(
+        self,
+        contenders: list[tuple[str, str, dict[str, Any]]],
+        servers: dict[str, Server] | None = None,
+    ) -> dict[str, float]:
         """Run each contender `rounds` times, alternating the order (A B C, C B A, ...) so that
-        a machine getting busier or quieter during the comparison favours none of them."""
+        a machine getting busier or quieter during the comparison favours none of them.
+
+        Returns, for the contenders named in `servers`, the cores their server used during
+        their own measured runs (CPU seconds over those runs' wall time)."""
         runs: dict[str, list[WrkResult]] = {name: [] for name, _, _ in contenders}
+        cpu: dict[str, float] = {}
         if self.config.warmup > 0:
             for _name, url, options in contenders:
                 run_wrk(url, seconds=self.config.warmup, **self._wrk_defaults(options))
         for round_ in range(self.config.rounds):
             order = contenders if round_ % 2 == 0 else list(reversed(contenders))
             for name, url, options in order:
+                server = (servers or {}).get(name)
+                before = server.cpu_seconds() if server else 0.0
                 result = run_wrk(url, seconds=self.config.seconds, **self._wrk_defaults(options))
+                if server:
+                    cpu[name] = cpu.get(name, 0.0) + server.cpu_seconds() - before
                 runs[name].append(result)
                 self.note(result.command)
         for name, results in runs.items():
             self.run.wrk[name] = merge(results)
+        return {name: used / (self.run.wrk[name].duration_us / 1e6) for name, used in cpu.items()}
 
     def _wrk_defaults(self, options: dict[str, Any]) -> dict[str, Any]:
         return {"connections": self.config.connections, **options}
@@ -477,16 +490,15 @@ class Suite:
                 token_file = self.config.workdir / f"{name}.txt"
                 token_file.write_text(prepare_user(server.base_url, many=0).token + "\n")
                 contenders.append((name, f"{server.base_url}/me", {"tokens_file": token_file}))
-            cpu_before = {"scaling.1w": one.cpu_seconds(), "scaling.2w": two_workers.cpu_seconds()}
-            self.compare(contenders)
-            cpu_after = {"scaling.1w": one.cpu_seconds(), "scaling.2w": two_workers.cpu_seconds()}
+            cores = self.compare(contenders, {"scaling.1w": one, "scaling.2w": two_workers})
             self.run.values["scaling.cores"] = {
                 name: {
-                    "server": round((cpu_after[name] - cpu_before[name]) / seconds, 2),
-                    "wrk": round(self.run.wrk[name].client_cpu_s / seconds, 2),
+                    "server": round(used, 2),
+                    "wrk": round(
+                        self.run.wrk[name].client_cpu_s / (self.run.wrk[name].duration_us / 1e6), 2
+                    ),
                 }
-                for name in cpu_before
-                for seconds in [self.run.wrk[name].duration_us / 1e6]
+                for name, used in cores.items()
             }
 
 
