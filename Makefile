@@ -104,7 +104,7 @@ sdk: install node-tools ## Generate the Python and TypeScript SDKs into sdk/ (gi
 	$(BIN)/python scripts/generate_sdks.py --out sdk
 
 fuzz: install ## Long schemathesis run on a live server (fresh seed; FUZZ_SEED=n replays one)
-	$(BIN)/python scripts/fuzz_contract.py $(if $(FUZZ_SEED),--seed $(FUZZ_SEED))
+	$(BIN)/python -m scripts.fuzz_contract $(if $(FUZZ_SEED),--seed $(FUZZ_SEED))
 
 check-lock: $(UV) ## Fail when uv.lock or the requirements*.lock exports drift from pyproject.toml
 	$(UV) lock --check

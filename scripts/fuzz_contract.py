@@ -1,7 +1,7 @@
 """Fuzz the running service against its contract with schemathesis.
 
-    python scripts/fuzz_contract.py                    # `make fuzz`: long run, fresh random seed
-    python scripts/fuzz_contract.py --seed 42 --max-examples 40 --max-time 0
+    python -m scripts.fuzz_contract                    # `make fuzz`: long run, fresh random seed
+    python -m scripts.fuzz_contract --seed 42 --max-examples 40 --max-time 0
 
 `fuzz_service(env, ...)` starts `python -m auth_backend` as a real process with `env` on top
 of a clean environment, signs up the account schemathesis logs in with, and runs every
@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from scripts.service_process import free_port, start_service, stop_process
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "openapi" / "openapi.yaml"
@@ -65,10 +66,12 @@ def fuzz_service(
     """Start the service with `env`, fuzz it, stop it. `max_time` 0 means no time budget."""
     workdir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    port = _free_port()
+    port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     server_log = workdir / "server.log"
-    server = _start_server(env, port, workdir, server_log)
+    server = start_service(
+        _service_env(env), port=port, cwd=workdir, log_path=server_log, timeout=60
+    )
     try:
         _create_fuzz_account(base_url)
         runs = [
@@ -85,10 +88,10 @@ def fuzz_service(
             for single_phases in _split_phases(phases)
         ]
     finally:
-        _stop_server(server)
+        stop_process(server)
     replay = " ".join(
         [
-            "python scripts/fuzz_contract.py",
+            "python -m scripts.fuzz_contract",
             f"--seed {seed} --max-examples {max_examples} --max-time {max_time}",
             f"--workers {workers}",
         ]
@@ -173,58 +176,19 @@ def local_target(workdir: Path) -> dict[str, str]:
     return {"AUTH_PROVIDER": "local", "DATABASE_URL": f"sqlite:///{workdir / 'auth.db'}"}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 _THROTTLE_RULES = ("LOGIN_PER_IP", "LOGIN_PER_ACCOUNT", "SIGNUP_PER_IP", "REFRESH_PER_IP")
 
 
-def _start_server(
-    env: dict[str, str], port: int, workdir: Path, log_path: Path
-) -> subprocess.Popen[bytes]:
+def _service_env(env: dict[str, str]) -> dict[str, str]:
     inherited = {k: v for k, v in os.environ.items() if not k.startswith(_INHERITED_PREFIXES)}
-    full_env = {
+    return {
         **inherited,
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
         "LOG_LEVEL": "warning",
         # The fuzzer sends thousands of requests from one address; the limits are tested on
         # their own (tests/integration/test_throttling.py), here they would only stop it early.
         **{f"THROTTLE_{rule}": "1000000/minute" for rule in _THROTTLE_RULES},
         **env,
     }
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "auth_backend"],
-            cwd=workdir,  # no developer .env is picked up
-            env=full_env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the service exited early:\n{log_path.read_text()}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return process
-        except httpx.TransportError:
-            time.sleep(0.1)
-    _stop_server(process)
-    raise RuntimeError(f"the service did not become healthy:\n{log_path.read_text()}")
-
-
-def _stop_server(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _create_fuzz_account(base_url: str) -> None:

@@ -8,8 +8,6 @@ import logging
 import os
 import socket
 import subprocess
-import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -26,6 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from auth_backend.main import create_app
 from auth_backend.observability.logging import JsonFormatter
 from auth_backend.settings import Settings
+from scripts.service_process import free_port, start_service, stop_process
 from tests.supabase_double import SupabaseDouble
 from tests.supabase_double.conftest_fixtures import (  # noqa: F401  (fixtures)
     supabase_double,
@@ -47,12 +46,6 @@ def service_missing(reason: str) -> None:
 
 def unique_email(prefix: str = "user") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}@example.com"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # --- PostgreSQL -------------------------------------------------------------------------
@@ -225,43 +218,18 @@ class LiveServer:
 
 def start_server(env: dict[str, str], log_path: Path, timeout: float = 30.0) -> LiveServer:
     port = free_port()
-    full_env = {
-        **os.environ,
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "LOG_LEVEL": "info",
-        **env,
-    }
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "auth_backend"],
-            cwd=log_path.parent,
-            env=full_env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    server = LiveServer(f"http://127.0.0.1:{port}", process, log_path)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"server exited early:\n{server.log()}")
-        try:
-            if httpx.get(f"{server.base_url}/health", timeout=1).status_code == 200:
-                return server
-        except httpx.TransportError:
-            time.sleep(0.1)
-    stop_server(server)
-    raise AssertionError(f"server did not become healthy:\n{server.log()}")
+    process = start_service(
+        {**os.environ, "LOG_LEVEL": "info", **env},
+        port=port,
+        cwd=log_path.parent,
+        log_path=log_path,
+        timeout=timeout,
+    )
+    return LiveServer(f"http://127.0.0.1:{port}", process, log_path)
 
 
 def stop_server(server: LiveServer) -> None:
-    if server.process.poll() is None:
-        server.process.terminate()
-        try:
-            server.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
-            server.process.wait()
+    stop_process(server.process)
 
 
 @pytest.fixture(scope="session")
