@@ -148,6 +148,9 @@ class SupabaseProvider:
             },
             # Proxies and credentials come from the settings, never from the environment.
             trust_env=False,
+            # Nothing is remembered between calls: a cookie set in one user's answer must
+            # never ride along with another user's request.
+            cookie_jar=aiohttp.DummyCookieJar(),
             raise_for_status=False,
         )
         try:
