@@ -26,7 +26,7 @@ COMPOSE ?= docker compose
 
 BENCH_VENV := bench/.venv
 # The server stack every benchmark server must share with the service (see bench/constraints.txt).
-BENCH_STACK := anyio|httpx|httpcore|sniffio|argon2-cffi|argon2-cffi-bindings|cffi|click|cryptography|fastapi|h11|httptools|idna|pydantic|pydantic-core|starlette|typing-extensions|uvicorn|uvloop
+BENCH_STACK := aiohttp|aiohappyeyeballs|aiosignal|attrs|frozenlist|multidict|propcache|yarl|anyio|argon2-cffi|argon2-cffi-bindings|cffi|click|cryptography|fastapi|h11|httptools|idna|pydantic|pydantic-core|starlette|typing-extensions|uvicorn|uvloop
 BENCH_ARGS ?= --write-results
 
 .PHONY: help install node-tools dev run test check lint format typecheck check-models check-env check-lock check-docs-assets lint-spec check-contract-diff contract-diff generate env-example docs-assets sdk fuzz lock pytest clean docker-build docker-up docker-down bench bench-env bench-lock bench-profile wrk

@@ -21,9 +21,15 @@ SERVER_STACK = (
     "h11",
     "cryptography",
     "argon2-cffi",
-    "httpx",
-    "httpcore",
-    "sniffio",
+    # The HTTP client of the Supabase provider and of the proxy floor.
+    "aiohttp",
+    "aiohappyeyeballs",
+    "aiosignal",
+    "attrs",
+    "frozenlist",
+    "multidict",
+    "propcache",
+    "yarl",
 )
 OTHERS = ("joserfc", "pyjwt", "fastapi-users", "fastapi-users-db-sqlalchemy", "sqlalchemy")
 

@@ -145,7 +145,7 @@ def rows(run: dict[str, Any]) -> list[Row]:
     table.append(
         _row(
             "4 (info)",
-            "bare Starlette + httpx proxy p50 minus the double's p50 (any Python hop here)",
+            "bare Starlette + aiohttp proxy p50 minus the double's p50 (any Python hop here)",
             proxy["p50_ms"] - direct["p50_ms"] if direct and proxy else None,
             "—",
             lambda _v: True,

@@ -387,7 +387,7 @@ class Suite:
 
     def supabase(self) -> None:
         """Target 4: login through the service vs straight to the double (and vs a bare
-        Starlette + httpx proxy, the cost of any Python hop here); pooled connections."""
+        Starlette + aiohttp proxy, the cost of any Python hop here); pooled connections."""
         from tests.supabase_double import run_double  # noqa: PLC0415 (needs the test tree)
 
         with run_double(mode="es256") as double:

@@ -23,5 +23,20 @@ def audit(event: str, *, ip: str | None, user_id: str | None = None, **fields: A
         "request_id": current_request_id.get(),
         **fields,
     }
+    if not logger.isEnabledFor(logging.INFO):
+        return
     rendered = " ".join(f"{key}={value}" for key, value in record.items() if value is not None)
-    logger.info("audit %s", rendered, extra={"audit": record})
+    # makeRecord + handle is logger.info without the stack walk that finds the caller's file
+    # and line, which no formatter here prints.
+    logger.handle(
+        logger.makeRecord(
+            logger.name,
+            logging.INFO,
+            __file__,
+            0,
+            "audit %s",
+            (rendered,),
+            None,
+            extra={"audit": record},
+        )
+    )

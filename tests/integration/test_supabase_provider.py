@@ -28,7 +28,7 @@ from auth_backend.errors import (
 )
 from auth_backend.main import create_app
 from auth_backend.providers.supabase import SupabaseProvider
-from auth_backend.providers.supabase_errors import map_error, parse_error
+from auth_backend.providers.supabase_errors import UpstreamError, map_error, parse_error
 from auth_backend.settings import Settings
 from tests.conftest import running_app, start_server, stop_server, supabase_settings, unique_email
 from tests.supabase_double import SupabaseDouble
@@ -521,11 +521,15 @@ def test_both_error_shapes_map_to_the_same_problems(
         assert isinstance(duplicate.json()["code"], int)  # really the legacy shape
     else:
         assert duplicate.json()["code"] == "email_exists"
-    assert isinstance(map_error(parse_error(duplicate), "test"), EmailExists)
-    assert isinstance(map_error(parse_error(wrong), "test"), InvalidCredentials)
-    assert isinstance(map_error(parse_error(gateway), "test"), ProviderMisconfigured)
+    assert isinstance(map_error(parsed(duplicate), "test"), EmailExists)
+    assert isinstance(map_error(parsed(wrong), "test"), InvalidCredentials)
+    assert isinstance(map_error(parsed(gateway), "test"), ProviderMisconfigured)
     assert limited.status_code == 429
-    assert isinstance(map_error(parse_error(limited), "test"), RateLimited)
+    assert isinstance(map_error(parsed(limited), "test"), RateLimited)
+
+
+def parsed(response: httpx.Response) -> UpstreamError:
+    return parse_error(response.status_code, response.headers, response.content)
 
 
 def test_the_real_process_serves_the_flow_on_supabase(

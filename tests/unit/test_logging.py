@@ -7,6 +7,7 @@ import json
 import logging
 import logging.config
 import pickle
+import random
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -16,9 +17,11 @@ from pydantic import SecretStr
 
 from auth_backend.observability.context import current_request_id
 from auth_backend.observability.logging import (
+    _SECRET_SHAPES,
     REDACTED,
     ConsoleFormatter,
     JsonFormatter,
+    _may_hold_credential,
     log_access,
     logging_config,
     redact,
@@ -47,6 +50,72 @@ def test_credentials_are_redacted_by_shape(text: str, secret: str) -> None:
     cleaned = redact(text)
     assert secret not in cleaned
     assert REDACTED in cleaned
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "AUTHORIZATION: BEARER opaque-token-value",
+        "Cookie=session-abcdef",
+        "EYJhbGciOi.EYJzdWIiOi.c2ln",
+        "API_KEY: sb_secret_abcdef123456",
+        "ServiceKey=abcdef123456",
+        "PASSWD=hunter22",
+        "Pwd: hunter22",
+        "HTTPS://user:hunter22@db",
+    ],
+)
+def test_credentials_are_redacted_in_any_case(text: str) -> None:
+    assert REDACTED in redact(text)
+
+
+def test_the_cheap_pre_check_never_skips_text_the_patterns_would_change() -> None:
+    # Random texts built from the patterns' own pieces, in random case, Unicode look-alikes
+    # included: whenever the regex finds something, the pre-check must have let it run.
+    pieces = [
+        "password",
+        "passwd",
+        "pwd",
+        "secret",
+        "client_secret",
+        "token",
+        "access_token",
+        "refresh_token",
+        "id_token",
+        "apikey",
+        "api_key",
+        "servicekey",
+        "service_key",
+        "authorization",
+        "cookie",
+        "eyJ",
+        "bearer ",
+        "http://u:",
+        "@",
+        "=",
+        ": ",
+        " ",
+        ".",
+        "'",
+        '"',
+        "abc",
+        "Xy9-_",
+        "\u017f",
+        "\u212a",
+        "\u0130",
+        "é",
+    ]
+    generator = random.Random(7)
+    matched = 0
+    for _ in range(20_000):
+        parts = generator.choices(pieces, k=generator.randint(1, 7))
+        text = "".join(
+            "".join(c.upper() if generator.random() < 0.3 else c for c in part) for part in parts
+        )
+        if _SECRET_SHAPES.search(text):
+            matched += 1
+            assert _may_hold_credential(text), text
+    assert matched > 1000  # the generator does produce credential shapes
 
 
 def test_ordinary_text_is_left_alone() -> None:

@@ -47,10 +47,24 @@ def _mask(match: re.Match[str]) -> str:
     return kept + REDACTED
 
 
+# Text every shape above needs, lowercased: a JWT's "eyJ", "bearer", a URL's "://", or one
+# of the field names. Under IGNORECASE, ASCII letters match only ASCII letters, so ASCII
+# text whose lowercase holds none of these cannot match the patterns.
+_SHAPE_MARKERS = re.compile(
+    r"eyj|bearer|://|passw|pwd|secret|token|api_?key|service_?key|authorization|cookie"
+)
+
+
 def _may_hold_credential(text: str) -> bool:
-    # Every shape above needs one of these; most log text (routes, methods, ids) has none,
-    # and substring tests cost far less than the regex on the per-request path.
-    return "=" in text or ":" in text or "eyJ" in text or "earer" in text or "EARER" in text
+    # Most log text (routes, methods, ids, audit fields) holds no marker, and these tests
+    # cost far less than the patterns, which would otherwise run on every per-request line.
+    if not text.isascii():
+        return True  # Unicode case folding has surprises: let the patterns decide
+    lowered = text.lower()
+    if "=" not in text and ":" not in text:
+        # Without either, only a JWT or a bearer credential can match.
+        return "eyj" in lowered or "bearer" in lowered
+    return _SHAPE_MARKERS.search(lowered) is not None
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:

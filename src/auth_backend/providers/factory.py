@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from auth_backend.providers.supabase import SupabaseProvider
 
 # Providers are imported when chosen: the local one brings SQLAlchemy's ORM and Alembic, the
-# Supabase one httpx, and a process needs only one of them (start-up time, memory).
+# Supabase one aiohttp, and a process needs only one of them (start-up time, memory).
 
 
 def build_provider(settings: Settings) -> IdentityProvider:

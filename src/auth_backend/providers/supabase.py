@@ -8,6 +8,7 @@ key it needs, and nothing is remembered between calls.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -15,8 +16,9 @@ from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
-import httpx
+import aiohttp
 from pydantic import BaseModel, ConfigDict, ValidationError
+from yarl import URL
 
 from auth_backend.domain import (
     AccessClaims,
@@ -109,34 +111,47 @@ class SupabaseProvider:
         auto_confirm: bool,
         client_ip_header: str,
         timeout_seconds: float,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self._auth_url = f"{project_url.rstrip('/')}/auth/v1"
-        self._service_key = service_key
+        auth_url = URL(f"{project_url.rstrip('/')}/auth/v1")
+        # Built once: every call names one of these, query included.
+        self._admin_users_url = auth_url / "admin" / "users"
+        self._password_grant_url = (auth_url / "token").with_query(grant_type="password")
+        self._refresh_grant_url = (auth_url / "token").with_query(grant_type="refresh_token")
+        self._logout_url = auth_url / "logout"
+        self._health_url = auth_url / "health"
+        self._jwks_url = auth_url / ".well-known" / "jwks.json"
         self._anon_key = anon_key or service_key
+        self._admin_headers = {"apikey": service_key, "Authorization": f"Bearer {service_key}"}
         self._auto_confirm = auto_confirm
         self._client_ip_header = client_ip_header
-        self._timeout = httpx.Timeout(
-            timeout_seconds, connect=min(CONNECT_TIMEOUT_SECONDS, timeout_seconds)
+        # total bounds the whole call: waiting for a pooled connection, connecting, sending
+        # and reading the answer.
+        self._timeout = aiohttp.ClientTimeout(
+            total=timeout_seconds, connect=min(CONNECT_TIMEOUT_SECONDS, timeout_seconds)
         )
-        self._transport = transport
-        self._client: httpx.AsyncClient | None = None
+        self._session: aiohttp.ClientSession | None = None
         self._keys = SupabaseKeys(self._fetch_jwks, jwt_secret)
         self._verifier = AccessTokenVerifier(issuer=issuer)
 
     # --- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._client = httpx.AsyncClient(
-            base_url=self._auth_url,
+        self._session = aiohttp.ClientSession(
+            # One pool for the life of the app: logins reuse a handful of kept-alive
+            # connections, and callers beyond MAX_CONNECTIONS wait for one of them.
+            connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS, limit_per_host=0),
             timeout=self._timeout,
-            # One pool for the life of the app: logins reuse a handful of connections.
-            limits=httpx.Limits(
-                max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS
-            ),
-            headers={"X-Supabase-Api-Version": API_VERSION, "X-Client-Info": "auth-backend"},
-            transport=self._transport,
-            follow_redirects=False,
+            headers={
+                "X-Supabase-Api-Version": API_VERSION,
+                "X-Client-Info": "auth-backend",
+                "User-Agent": "auth-backend",
+            },
+            # Proxies and credentials come from the settings, never from the environment.
+            trust_env=False,
+            # Nothing is remembered between calls: a cookie set in one user's answer must
+            # never ride along with another user's request.
+            cookie_jar=aiohttp.DummyCookieJar(),
+            raise_for_status=False,
         )
         try:
             await self._keys.refresh(force=True)
@@ -146,8 +161,9 @@ class SupabaseProvider:
 
     async def aclose(self) -> None:
         await self._keys.aclose()
-        if self._client is not None:
-            await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
     # --- operations ----------------------------------------------------------------------
 
@@ -158,25 +174,28 @@ class SupabaseProvider:
             "email_confirm": self._auto_confirm,
             "user_metadata": account.user_metadata,
         }
-        data = await self._call(
-            "POST", "/admin/users", "admin_create_user", json=body, headers=self._admin_headers()
+        answer = await self._call(
+            "POST",
+            self._admin_users_url,
+            "admin_create_user",
+            body=body,
+            headers=self._admin_headers,
         )
-        return self._parse(_SupabaseUser, data, "admin_create_user").to_account()
+        return self._parse(_SupabaseUser, answer, "admin_create_user").to_account()
 
     async def sign_in(self, credentials: Credentials, context: ClientContext) -> TokenGrant:
         if len(credentials.password.encode("utf-8")) > MAX_PASSWORD_BYTES:
             # No account can have such a password, and bcrypt on Supabase's side cannot
             # compare it; answer as for any wrong password.
             raise InvalidCredentials()
-        data = await self._call(
+        answer = await self._call(
             "POST",
-            "/token",
+            self._password_grant_url,
             "password_grant",
-            params={"grant_type": "password"},
-            json={"email": credentials.email, "password": credentials.password},
+            body={"email": credentials.email, "password": credentials.password},
             headers=self._user_headers(context),
         )
-        return self._grant(self._parse(_SupabaseSession, data, "password_grant"))
+        return self._grant(self._parse(_SupabaseSession, answer, "password_grant"))
 
     @staticmethod
     def _grant(session: _SupabaseSession) -> TokenGrant:
@@ -189,16 +208,15 @@ class SupabaseProvider:
         )
 
     async def refresh(self, refresh_token: str, context: ClientContext) -> TokenGrant:
-        data = await self._call(
+        answer = await self._call(
             "POST",
-            "/token",
+            self._refresh_grant_url,
             "refresh_token_grant",
-            params={"grant_type": "refresh_token"},
-            json={"refresh_token": refresh_token},
+            body={"refresh_token": refresh_token},
             headers=self._user_headers(context),
             overrides=REFRESH_CALL,
         )
-        return self._grant(self._parse(_SupabaseSession, data, "refresh_token_grant"))
+        return self._grant(self._parse(_SupabaseSession, answer, "refresh_token_grant"))
 
     async def sign_out(
         self, access_token: str, claims: AccessClaims, scope: LogoutScope, context: ClientContext
@@ -207,12 +225,10 @@ class SupabaseProvider:
         headers = {**self._user_headers(context), "Authorization": f"Bearer {access_token}"}
         await self._call(
             "POST",
-            "/logout",
+            self._logout_url.with_query(scope=scope),
             "logout",
-            params={"scope": scope},
             headers=headers,
             overrides=USER_TOKEN_CALL,
-            expect_body=False,
         )
 
     async def verify_access_token(self, token: str) -> AccessClaims:
@@ -233,12 +249,9 @@ class SupabaseProvider:
     async def check_ready(self) -> None:
         # /health sits behind the gateway's key check, so this proves both reachability
         # and that the service key is accepted.
-        await self._call("GET", "/health", "health", headers=self._admin_headers())
+        await self._call("GET", self._health_url, "health", headers=self._admin_headers)
 
     # --- HTTP ------------------------------------------------------------------------------
-
-    def _admin_headers(self) -> dict[str, str]:
-        return {"apikey": self._service_key, "Authorization": f"Bearer {self._service_key}"}
 
     def _user_headers(self, context: ClientContext) -> dict[str, str]:
         # The anon key alone: the gateway derives Authorization from it (reference 8.3).
@@ -248,8 +261,14 @@ class SupabaseProvider:
         return headers
 
     async def _fetch_jwks(self) -> dict[str, Any]:
-        data = await self._call("GET", "/.well-known/jwks.json", "jwks")
+        answer = await self._call("GET", self._jwks_url, "jwks")
+        try:
+            data = json.loads(answer)
+        except ValueError:
+            logger.warning("Supabase answered jwks with a non-JSON body")
+            raise ProviderError() from None
         if not isinstance(data, dict):
+            logger.warning("Supabase's answer to jwks does not have the expected shape")
             raise ProviderError()
         return data
 
@@ -264,70 +283,47 @@ class SupabaseProvider:
     async def _call(
         self,
         method: str,
-        path: str,
+        url: URL,
         operation: str,
         *,
         headers: dict[str, str] | None = None,
-        params: dict[str, str] | None = None,
-        json: dict[str, Any] | None = None,
+        body: dict[str, Any] | None = None,
         overrides: dict[str, Callable[[UpstreamError], ServiceError]] | None = None,
-        expect_body: bool = True,
-    ) -> Any:
-        """One call to Supabase Auth, counted in the provider-call metrics by outcome."""
-        with provider_call(self.name, operation):
-            return await self._call_unrecorded(
-                method,
-                path,
-                operation,
-                headers=headers,
-                params=params,
-                json=json,
-                overrides=overrides,
-                expect_body=expect_body,
-            )
+    ) -> bytes:
+        """One call to Supabase Auth, counted in the provider-call metrics by outcome.
 
-    async def _call_unrecorded(
-        self,
-        method: str,
-        path: str,
-        operation: str,
-        *,
-        headers: dict[str, str] | None = None,
-        params: dict[str, str] | None = None,
-        json: dict[str, Any] | None = None,
-        overrides: dict[str, Callable[[UpstreamError], ServiceError]] | None = None,
-        expect_body: bool = True,
-    ) -> Any:
-        if self._client is None:
-            raise RuntimeError("SupabaseProvider.start() has not run")
-        try:
-            response = await self._client.request(
-                method, path, headers=headers, params=params, json=json
-            )
-        except httpx.TimeoutException:
-            logger.warning("Supabase timed out on %s", operation)
-            raise ProviderUnavailable("The identity provider did not answer in time.") from None
-        except httpx.TransportError as error:
-            logger.warning("Supabase unreachable on %s: %s", operation, type(error).__name__)
-            raise ProviderUnavailable() from None
-        if response.status_code >= 400:
-            raise map_error(parse_error(response), operation, overrides)
-        if not expect_body:
-            return None
-        try:
-            return response.json()
-        except ValueError:
-            logger.warning(
-                "Supabase answered %s with a non-JSON body (HTTP %s)",
-                operation,
-                response.status_code,
-            )
-            raise ProviderError() from None
+        Returns the body of a successful answer; error answers become our problems."""
+        with provider_call(self.name, operation):
+            if self._session is None:
+                raise RuntimeError("SupabaseProvider.start() has not run")
+            try:
+                async with self._session.request(
+                    method, url, headers=headers, json=body, allow_redirects=False
+                ) as response:
+                    # Read inside the timeout: a body that stalls is a timeout too.
+                    answer = await response.read()
+                    status = response.status
+                    response_headers = response.headers
+            except TimeoutError:
+                logger.warning("Supabase timed out on %s", operation)
+                raise ProviderUnavailable("The identity provider did not answer in time.") from None
+            except aiohttp.ClientError as error:
+                logger.warning("Supabase unreachable on %s: %s", operation, type(error).__name__)
+                raise ProviderUnavailable() from None
+            if status >= 400:
+                raise map_error(parse_error(status, response_headers, answer), operation, overrides)
+            return answer
 
     @staticmethod
-    def _parse(model: type[_ModelT], data: Any, operation: str) -> _ModelT:
+    def _parse(model: type[_ModelT], answer: bytes, operation: str) -> _ModelT:
+        # Parsed and validated in one pass, straight from the bytes.
         try:
-            return model.model_validate(data)
-        except ValidationError:
-            logger.warning("Supabase's answer to %s does not have the expected shape", operation)
+            return model.model_validate_json(answer)
+        except ValidationError as error:
+            if any(e["type"] == "json_invalid" for e in error.errors()):
+                logger.warning("Supabase answered %s with a non-JSON body", operation)
+            else:
+                logger.warning(
+                    "Supabase's answer to %s does not have the expected shape", operation
+                )
             raise ProviderError() from None

@@ -9,12 +9,11 @@ are logged, not forwarded.
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-
-import httpx
 
 from auth_backend.errors import (
     EmailExists,
@@ -49,35 +48,37 @@ class UpstreamError:
     weak_password_reasons: tuple[str, ...] = ()
 
 
-def parse_error(response: httpx.Response) -> UpstreamError:
+def parse_error(status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
+    """Supabase's error answer from its HTTP status, its headers (a case-insensitive mapping,
+    as HTTP clients give them) and its raw body."""
     try:
-        body: Any = response.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        return UpstreamError(response.status_code, response.headers.get("x-sb-error-code"), "")
-    code: object = body.get("error_code")  # legacy shape: code is the HTTP status
+        data: Any = json.loads(body)
+    except ValueError:  # not JSON, or not even UTF-8
+        data = None
+    if not isinstance(data, dict):
+        return UpstreamError(status, headers.get("x-sb-error-code"), "")
+    code: object = data.get("error_code")  # legacy shape: code is the HTTP status
     if not isinstance(code, str):
-        code = body.get("code") if isinstance(body.get("code"), str) else None
-    if code is None and isinstance(body.get("error"), str):
-        code = body["error"]  # OAuth shape
+        code = data.get("code") if isinstance(data.get("code"), str) else None
+    if code is None and isinstance(data.get("error"), str):
+        code = data["error"]  # OAuth shape
     if code is None:
-        code = response.headers.get("x-sb-error-code")
+        code = headers.get("x-sb-error-code")
     message = next(
         (
-            body[key]
+            data[key]
             for key in ("msg", "message", "error_description")
-            if isinstance(body.get(key), str)
+            if isinstance(data.get(key), str)
         ),
         "",
     )
-    weak = body.get("weak_password")
+    weak = data.get("weak_password")
     reasons = weak.get("reasons") if isinstance(weak, dict) else None
     return UpstreamError(
-        status=response.status_code,
+        status=status,
         code=code if isinstance(code, str) else None,
         message=message,
-        from_gateway=code is None and set(body) <= {"message", "hint"} and "message" in body,
+        from_gateway=code is None and set(data) <= {"message", "hint"} and "message" in data,
         weak_password_reasons=tuple(r for r in reasons or () if isinstance(r, str)),
     )
 
