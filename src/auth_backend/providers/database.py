@@ -1,0 +1,194 @@
+"""Where the store's SQL runs: each store operation is one sync function over a SQLAlchemy
+`Connection`, run as one unit (one transaction) in one hop.
+
+Why sync functions: through the async engine every statement is a separate trip. On SQLite
+(aiosqlite) each `await` is a queue put, a worker-thread wake-up and a callback back onto the
+loop, well over a dozen per login, and every millisecond the event loop spends there is taken
+from the password-hashing threads (issue #7). Here:
+
+- SQLite runs the whole operation on a small thread pool with a sync pysqlite engine: one hop
+  per operation, and the SQL, row and type processing stay off the event loop. Writes have a
+  pool of their own with one thread: SQLite lets one writer in at a time anyway, and queueing
+  in-process writers there spares them SQLite's busy handler, which waits by sleeping.
+- PostgreSQL runs it with `AsyncConnection.run_sync`: the function stays on the loop (asyncpg
+  round trips cost little CPU), through one greenlet instead of one per statement.
+
+The async engine stays for the migrations and for whoever needs an `AsyncEngine` (tests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Protocol, TypeVar, TypeVarTuple
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+logger = logging.getLogger(__name__)
+
+_R = TypeVar("_R")
+_Ts = TypeVarTuple("_Ts")
+
+# Execution option naming the SQLite BEGIN mode of a transaction (see _begin_sqlite).
+SQLITE_BEGIN = "sqlite_begin"
+# Readers on SQLite: WAL lets them run beside the writer. Few, because they share the cores
+# with the hashing threads and each operation is short.
+SQLITE_READER_THREADS = 2
+SQLITE_BUSY_TIMEOUT_SECONDS = 30
+
+
+class Database(Protocol):
+    """Runs store operations; `engine` is the async engine of the same database."""
+
+    engine: AsyncEngine
+
+    async def read(self, operation: Callable[[Connection, *_Ts], _R], *args: *_Ts) -> _R:
+        """Run `operation` in a transaction that is rolled back: it must only read."""
+
+    async def write(self, operation: Callable[[Connection, *_Ts], _R], *args: *_Ts) -> _R:
+        """Run `operation` in a transaction committed when it returns, rolled back if it raises."""
+
+    async def write_exclusive(self, operation: Callable[[Connection, *_Ts], _R], *args: *_Ts) -> _R:
+        """Like `write`, with SQLite's write lock taken at BEGIN (BEGIN IMMEDIATE)."""
+
+    async def dispose(self) -> None:
+        """Close the pooled connections; new ones open when next needed."""
+
+    async def aclose(self) -> None:
+        """Close the pooled connections and stop the threads, for good."""
+
+
+def open_database(database_url: str) -> Database:
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite":
+        return AsyncDatabase(
+            create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+        )
+    if url.database and url.database != ":memory:":
+        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        return SqliteDatabase(url)
+    # An in-memory database lives in one connection: a second engine would see another one.
+    return AsyncDatabase(_sqlite_engine(url))
+
+
+def _sqlite_engine(url: URL) -> AsyncEngine:
+    engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
+    _listen_sqlite(engine.sync_engine)
+    return engine
+
+
+def _listen_sqlite(engine: Engine) -> None:
+    event.listen(engine, "connect", _tune_sqlite)
+    event.listen(engine, "begin", _begin_sqlite)
+
+
+def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin: the module
+    # never opens one before DDL, which would leave migrations non-transactional.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
+    # Foreign keys are off by default in SQLite.
+    cursor.execute("PRAGMA foreign_keys=ON")
+    # WAL lets readers and one writer work at once. The mode is stored in the file, so it is
+    # switched once; a connection that loses the race to switch it finds it switched.
+    cursor.execute("PRAGMA journal_mode")
+    if cursor.fetchone()[0].lower() != "wal":
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError:
+            logger.debug("another connection is switching the SQLite file to WAL")
+    cursor.close()
+
+
+def _begin_sqlite(connection: Connection) -> None:
+    # IMMEDIATE takes the write lock up front; a deferred transaction that reads and then
+    # writes can fail at once with "database is locked" instead of waiting its turn.
+    mode = connection.get_execution_options().get(SQLITE_BEGIN, "DEFERRED")
+    connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+class AsyncDatabase:
+    """PostgreSQL (and in-memory SQLite): operations run on the loop via `run_sync`."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def read(self, operation: Callable[[Connection, *_Ts], _R], *args: *_Ts) -> _R:
+        # Closing the connection rolls back the transaction that the first statement began.
+        async with self.engine.connect() as connection:
+            return await connection.run_sync(operation, *args)
+
+    async def write(self, operation: Callable[[Connection, *_Ts], _R], *args: *_Ts) -> _R:
+        async with self.engine.begin() as connection:
+            return await connection.run_sync(operation, *args)
+
+    async def write_exclusive(self, operation: Callable[[Connection, *_Ts], _R], *args: *_Ts) -> _R:
+        async with self.engine.connect() as connection:
+            exclusive = await connection.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
+            async with exclusive.begin():
+                return await exclusive.run_sync(operation, *args)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+    async def aclose(self) -> None:
+        await self.engine.dispose()
+
+
+class SqliteDatabase:
+    """A SQLite file: operations run on dedicated threads with a sync pysqlite engine."""
+
+    def __init__(self, url: URL) -> None:
+        self.engine = _sqlite_engine(url)
+        self._readers = ThreadPoolExecutor(SQLITE_READER_THREADS, thread_name_prefix="sqlite-read")
+        # One writer thread: see the module docstring.
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-write")
+        self._sync = sa.create_engine(
+            url.set(drivername="sqlite+pysqlite"),
+            # Pooled connections move between the threads, used by one thread at a time.
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
+            poolclass=sa.QueuePool,
+            pool_size=SQLITE_READER_THREADS + 1,
+            max_overflow=0,
+        )
+        _listen_sqlite(self._sync)
+
+    async def read(self, operation: Callable[[Connection, *_Ts], _R], *args: *_Ts) -> _R:
+        return await self._hop(self._readers, self._read, operation, args)
+
+    async def write(self, operation: Callable[[Connection, *_Ts], _R], *args: *_Ts) -> _R:
+        return await self._hop(self._writer, self._write, "DEFERRED", operation, args)
+
+    async def write_exclusive(self, operation: Callable[[Connection, *_Ts], _R], *args: *_Ts) -> _R:
+        return await self._hop(self._writer, self._write, "IMMEDIATE", operation, args)
+
+    async def dispose(self) -> None:
+        await self._hop(self._writer, self._sync.dispose)
+        await self.engine.dispose()
+
+    async def aclose(self) -> None:
+        await self.dispose()
+        self._readers.shutdown(wait=False)
+        self._writer.shutdown(wait=False)
+
+    @staticmethod
+    async def _hop(pool: ThreadPoolExecutor, function: Callable[..., _R], *args: Any) -> _R:
+        return await asyncio.get_running_loop().run_in_executor(pool, function, *args)
+
+    def _read(self, operation: Callable[..., _R], args: tuple[Any, ...]) -> _R:
+        with self._sync.connect() as connection:
+            return operation(connection, *args)
+
+    def _write(self, mode: str, operation: Callable[..., _R], args: tuple[Any, ...]) -> _R:
+        with self._sync.connect() as connection:
+            connection.execution_options(**{SQLITE_BEGIN: mode})
+            with connection.begin():
+                return operation(connection, *args)
