@@ -51,7 +51,8 @@ class Database(Protocol):
     engine: AsyncEngine
 
     async def read(self, operation: Callable[[Connection, *_Ts], _R], *args: *_Ts) -> _R:
-        """Run `operation` in a transaction that is rolled back: it must only read."""
+        """Run `operation`, which must only read, and in one statement: SQLite runs reads in
+        autocommit, where each statement sees its own snapshot."""
 
     async def write(self, operation: Callable[[Connection, *_Ts], _R], *args: *_Ts) -> _R:
         """Run `operation` in a transaction committed when it returns, rolled back if it raises."""
@@ -69,9 +70,9 @@ class Database(Protocol):
 def open_database(database_url: str) -> Database:
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
-        return AsyncDatabase(
-            create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
-        )
+        engine = create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+        # Reads are single statements: without BEGIN and ROLLBACK they take one round trip.
+        return AsyncDatabase(engine, reads=engine.execution_options(isolation_level="AUTOCOMMIT"))
     if url.database and url.database != ":memory:":
         Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         return SqliteDatabase(url)
@@ -115,12 +116,14 @@ def _begin_sqlite(connection: Connection) -> None:
 class AsyncDatabase:
     """PostgreSQL (and in-memory SQLite): operations run on the loop via `run_sync`."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, reads: AsyncEngine | None = None) -> None:
         self.engine = engine
+        # The engine reads go through: `engine` itself, or a view of its pool with options.
+        self._reads = reads or engine
 
     async def read(self, operation: Callable[[Connection, *_Ts], _R], *args: *_Ts) -> _R:
-        # Closing the connection rolls back the transaction that the first statement began.
-        async with self.engine.connect() as connection:
+        # In a transaction, closing the connection rolls back what the first statement began.
+        async with self._reads.connect() as connection:
             return await connection.run_sync(operation, *args)
 
     async def write(self, operation: Callable[[Connection, *_Ts], _R], *args: *_Ts) -> _R:
