@@ -1,19 +1,21 @@
 """Where the store's SQL runs: each store operation is one sync function over a SQLAlchemy
-`Connection`, run as one unit (one transaction) in one hop.
+`Connection` (providers/queries.py), run as one unit (one transaction) in one hop.
 
-Why sync functions: through the async engine every statement is a separate trip. On SQLite
-(aiosqlite) each `await` is a queue put, a worker-thread wake-up and a callback back onto the
-loop, well over a dozen per login, and every millisecond the event loop spends there is taken
-from the password-hashing threads (issue #7). Here:
+Why: through the async engine every statement is a separate trip. On SQLite (aiosqlite) each
+`await` is a queue put, a worker-thread wake-up and a callback back onto the loop, well over
+a dozen per login, and every millisecond the event loop spends there is taken from the
+password-hashing threads on a small machine (issue #7). Here:
 
-- SQLite runs the whole operation on a small thread pool with a sync pysqlite engine: one hop
-  per operation, and the SQL, row and type processing stay off the event loop. Writes have a
-  pool of their own with one thread: SQLite lets one writer in at a time anyway, and queueing
-  in-process writers there spares them SQLite's busy handler, which waits by sleeping.
-- PostgreSQL runs it with `AsyncConnection.run_sync`: the function stays on the loop (asyncpg
-  round trips cost little CPU), through one greenlet instead of one per statement.
+- A SQLite file: the whole operation runs on a small thread pool with a sync pysqlite engine,
+  one hop per operation, so SQLAlchemy's statement and row processing stay off the event
+  loop. Writes have a pool of their own with one thread: SQLite lets one writer in at a time
+  anyway, and queueing this process's writers there spares them SQLite's busy handler, which
+  waits by sleeping.
+- PostgreSQL (and in-memory SQLite, which lives in one connection): the operation runs on the
+  async engine with `AsyncConnection.run_sync`, on the loop, through one greenlet instead of
+  one per statement; there is no sync driver to put on a thread.
 
-The async engine stays for the migrations and for whoever needs an `AsyncEngine` (tests).
+`engine` is always the async engine of the database, for tests and tools that want one.
 """
 
 from __future__ import annotations

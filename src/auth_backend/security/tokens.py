@@ -70,7 +70,7 @@ class AccessTokenIssuer:
     `joserfc.jwt.encode`, which re-checks the header and key and converts the claims on every
     call, about twice the cost of the signature itself. The bytes are the same as joserfc's:
     JSON without spaces, base64url without padding, and the signature as r || s (RFC 7518
-    section 3.4); tests/unit/test_token_issuer.py holds it to that.
+    section 3.4); tests/unit/test_tokens.py holds it to that.
     """
 
     def __init__(self, signing_key: ECKey, issuer: str, ttl_seconds: int) -> None:
