@@ -13,26 +13,7 @@ import sqlalchemy as sa
 from auth_backend.providers.local import LocalProvider
 from auth_backend.providers.schema import refresh_tokens
 from tests.conftest import make_settings, running_app, supabase_settings, unique_email
-
-PASSWORD = "correct horse battery"
-
-
-async def new_session(client: httpx.AsyncClient, email: str | None = None) -> dict[str, Any]:
-    email = email or unique_email()
-    signup = await client.post("/signup", json={"email": email, "password": PASSWORD})
-    assert signup.status_code in (201, 409)
-    response = await client.post("/login", json={"email": email, "password": PASSWORD})
-    assert response.status_code == 200, response.text
-    tokens: dict[str, Any] = response.json()
-    return tokens
-
-
-async def refresh(client: httpx.AsyncClient, token: str) -> httpx.Response:
-    return await client.post("/refresh", json={"refresh_token": token})
-
-
-def bearer(tokens: dict[str, Any]) -> dict[str, str]:
-    return {"Authorization": f"Bearer {tokens['access_token']}"}
+from tests.sessions import bearer, new_session, refresh
 
 
 def code(response: httpx.Response) -> tuple[int, str]:

@@ -13,22 +13,7 @@ import pytest
 
 from auth_backend.providers.local import LocalProvider
 from tests.conftest import make_settings, running_app, unique_email
-
-PASSWORD = "correct horse battery"
-
-
-async def session(client: httpx.AsyncClient, email: str | None = None) -> dict[str, Any]:
-    email = email or unique_email()
-    signup = await client.post("/signup", json={"email": email, "password": PASSWORD})
-    assert signup.status_code in (201, 409)
-    response = await client.post("/login", json={"email": email, "password": PASSWORD})
-    assert response.status_code == 200, response.text
-    tokens: dict[str, Any] = response.json()
-    return tokens
-
-
-def bearer(tokens: dict[str, Any]) -> dict[str, str]:
-    return {"Authorization": f"Bearer {tokens['access_token']}"}
+from tests.sessions import bearer, new_session, refresh
 
 
 def cached(provider: LocalProvider, tokens: dict[str, Any]) -> bool:
@@ -49,7 +34,7 @@ async def local(database_url: str) -> Any:
 
 async def test_a_cached_token_is_refused_as_soon_as_its_session_is_logged_out(local: Any) -> None:
     provider, client = local
-    tokens = await session(client)
+    tokens = await new_session(client)
     await me_twice(client, tokens)
     assert cached(provider, tokens)
     assert (await client.post("/logout", headers=bearer(tokens))).status_code == 204
@@ -61,7 +46,7 @@ async def test_a_cached_token_is_refused_as_soon_as_its_session_is_logged_out(lo
 async def test_logout_scopes_reach_cached_tokens_of_other_sessions(local: Any, scope: str) -> None:
     provider, client = local
     email = unique_email()
-    current, other = await session(client, email), await session(client, email)
+    current, other = await new_session(client, email), await new_session(client, email)
     await me_twice(client, other)
     assert cached(provider, other)
     logout = await client.post(f"/logout?scope={scope}", headers=bearer(current))
@@ -71,11 +56,11 @@ async def test_logout_scopes_reach_cached_tokens_of_other_sessions(local: Any, s
 
 async def test_refresh_token_reuse_refuses_the_cached_tokens_of_the_session(local: Any) -> None:
     provider, client = local
-    stolen = await session(client)
-    victim = (await client.post("/refresh", json={"refresh_token": stolen["refresh_token"]})).json()
+    stolen = await new_session(client)
+    victim = (await refresh(client, stolen["refresh_token"])).json()
     await me_twice(client, victim)
     assert cached(provider, victim)
-    reuse = await client.post("/refresh", json={"refresh_token": stolen["refresh_token"]})
+    reuse = await refresh(client, stolen["refresh_token"])
     assert reuse.status_code == 401
     assert (await client.get("/me", headers=bearer(victim))).status_code == 401
 
@@ -87,7 +72,7 @@ async def test_a_logout_on_another_replica_reaches_a_cached_token(database_url: 
             stack.enter_async_context(running_app(settings)),
             stack.enter_async_context(running_app(settings)),
         )
-        tokens = await session(replica_a)
+        tokens = await new_session(replica_a)
         await me_twice(replica_b, tokens)
         assert cached(app_b.state.provider, tokens)
         assert (await replica_a.post("/logout", headers=bearer(tokens))).status_code == 204
@@ -101,7 +86,7 @@ async def test_a_logout_on_another_replica_reaches_a_cached_token(database_url: 
 
 async def test_a_cached_token_stops_at_its_exp(local: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     provider, client = local
-    tokens = await session(client)
+    tokens = await new_session(client)
     await me_twice(client, tokens)
     assert cached(provider, tokens)
     exp = int(time.time()) + int(tokens["expires_in"])
@@ -123,7 +108,7 @@ async def test_a_cached_token_stops_at_its_exp(local: Any, monkeypatch: pytest.M
 
 async def test_only_tokens_that_pass_full_verification_are_cached(local: Any) -> None:
     provider, client = local
-    tokens = await session(client)
+    tokens = await new_session(client)
     header, payload, signature = tokens["access_token"].split(".")
     forged = f"{header}.{payload}.{signature[:-4]}AAAA"
     for bad in (forged, "not-a-jwt", f"{header}.{payload}."):
@@ -134,7 +119,7 @@ async def test_only_tokens_that_pass_full_verification_are_cached(local: Any) ->
 
 async def test_replacing_the_signing_keys_empties_the_cache(local: Any) -> None:
     provider, client = local
-    tokens = await session(client)
+    tokens = await new_session(client)
     await me_twice(client, tokens)
     assert cached(provider, tokens)
     await provider._load_or_create_keys()

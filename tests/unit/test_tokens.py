@@ -6,6 +6,7 @@ import base64
 import json
 import time
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -93,6 +94,18 @@ def test_issued_tokens_verify_and_carry_supabase_shaped_claims() -> None:
         "user_metadata", "role", "aal", "amr", "session_id", "is_anonymous",
     ]  # fmt: skip
     assert decoded.claims["amr"] == [{"method": "password", "timestamp": issued.issued_at}]
+
+
+def test_issued_tokens_are_byte_for_byte_what_joserfc_signs() -> None:
+    # The issuer assembles the JWS itself (it runs on the event loop at every login).
+    account = replace(user(), email="zoë@example.com", user_metadata={"name": "Zoë ✓"})
+    issued = AccessTokenIssuer(SIGNING_KEY, ISSUER, 900).issue(account, uuid.uuid4(), 1_700_000_000)
+    header_segment, payload_segment, _signature = issued.token.split(".")
+    claims = jwt.decode(issued.token, SIGNING_KEY, algorithms=["ES256"]).claims
+    header = {"alg": "ES256", "kid": SIGNING_KEY.kid, "typ": "JWT"}
+    reference = jwt.encode(header, claims, SIGNING_KEY, algorithms=["ES256"])
+    # ECDSA signatures are randomised; what they sign is the same bytes.
+    assert reference.split(".")[:2] == [header_segment, payload_segment]
 
 
 def test_a_token_without_iss_is_accepted_as_supabase_omits_it() -> None:

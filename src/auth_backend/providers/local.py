@@ -27,8 +27,9 @@ from auth_backend.errors import (
     RefreshTokenReused,
 )
 from auth_backend.observability import provider_call
+from auth_backend.providers.database import open_database
 from auth_backend.providers.revocations import RevokedSessions
-from auth_backend.providers.store import Store, create_engine, migrate
+from auth_backend.providers.store import Store, migrate
 from auth_backend.security.passwords import PasswordHasher
 from auth_backend.security.token_cache import VerifiedTokenCache
 from auth_backend.security.tokens import (
@@ -73,9 +74,9 @@ class LocalProvider:
         return self._store
 
     async def start(self) -> None:
-        engine = create_engine(self._database_url)
-        self._store = Store(engine)
-        await migrate(engine)
+        database = open_database(self._database_url)
+        self._store = Store(database)
+        await migrate(database)
         await self._load_or_create_keys()
         self._revoked = RevokedSessions(
             self._store.sessions_revoked_since, self._ttl + CLOCK_LEEWAY_SECONDS
@@ -88,7 +89,7 @@ class LocalProvider:
             await self._revoked.stop()
         self._hasher.close()
         if self._store is not None:
-            await self._store.engine.dispose()
+            await self._store.aclose()
 
     async def sign_up(self, account: NewAccount, context: ClientContext) -> UserAccount:
         with provider_call(self.name, "sign_up"):

@@ -1,12 +1,10 @@
-"""The local provider's persistence: an async SQLAlchemy store on SQLite or PostgreSQL."""
+"""The local provider's persistence: an async store on SQLite or PostgreSQL, and its schema
+migrations."""
 
 from __future__ import annotations
 
-import hashlib
-import logging
 import re
-import sqlite3
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from datetime import datetime
 from functools import cache
 from pathlib import Path
@@ -14,64 +12,25 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
 import sqlalchemy as sa
-from sqlalchemy import event
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from auth_backend.domain import JsonObject, UserAccount
-from auth_backend.errors import EmailExists, InvalidRefreshToken, RefreshTokenReused
-from auth_backend.providers.schema import refresh_tokens, sessions, signing_keys, users
+from auth_backend.errors import EmailExists, RefreshTokenReused
+from auth_backend.providers import queries
+from auth_backend.providers.database import Database
+from auth_backend.providers.queries import StoredSigningKey, StoredUser, hash_refresh_token
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
-logger = logging.getLogger(__name__)
-
 # Any constant works; it only has to be the same for every replica that migrates.
 _MIGRATION_LOCK_ID = 0x6175_7468  # "auth"
-_KEYS_LOCK_ID = 0x6B65_7973  # "keys"
-_SQLITE_BEGIN = "sqlite_begin"
 DEFAULT_ROLE = "authenticated"
 DEFAULT_AUDIENCE = "authenticated"
 
-
-def create_engine(database_url: str) -> AsyncEngine:
-    url = make_url(database_url)
-    if url.get_backend_name() == "sqlite":
-        if url.database and url.database != ":memory:":
-            Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
-        event.listen(engine.sync_engine, "connect", _tune_sqlite)
-        event.listen(engine.sync_engine, "begin", _begin_sqlite)
-        return engine
-    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
-
-
-def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
-    # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin: the module
-    # never opens one before DDL, which would leave migrations non-transactional.
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA busy_timeout=30000")
-    # Foreign keys are off by default in SQLite.
-    cursor.execute("PRAGMA foreign_keys=ON")
-    # WAL lets readers and one writer work at once. The mode is stored in the file, so it is
-    # switched once; a connection that loses the race to switch it finds it switched.
-    cursor.execute("PRAGMA journal_mode")
-    if cursor.fetchone()[0].lower() != "wal":
-        try:
-            cursor.execute("PRAGMA journal_mode=WAL")
-        except sqlite3.OperationalError:
-            logger.debug("another connection is switching the SQLite file to WAL")
-    cursor.close()
-
-
-def _begin_sqlite(connection: Connection) -> None:
-    # IMMEDIATE takes the write lock up front; a deferred transaction that reads and then
-    # writes can fail at once with "database is locked" instead of waiting its turn.
-    mode = connection.get_execution_options().get(_SQLITE_BEGIN, "DEFERRED")
-    connection.exec_driver_sql(f"BEGIN {mode}")
+__all__ = ["Store", "StoredSigningKey", "StoredUser", "hash_refresh_token", "migrate"]
 
 
 _VERSIONS = Path(__file__).resolve().parents[1] / "migrations" / "versions"
@@ -100,17 +59,21 @@ def head_revision() -> str | None:
     return heads.pop() if len(heads) == 1 else None
 
 
-async def _at_head(engine: AsyncEngine) -> bool:
+_VERSION_NUMBERS = sa.text("SELECT version_num FROM alembic_version")
+
+
+def _schema_versions(connection: Connection) -> list[str] | None:
+    try:
+        return list(connection.execute(_VERSION_NUMBERS).scalars())
+    except sa.exc.DBAPIError:  # no version table: a new database
+        return None
+
+
+async def _at_head(database: Database) -> bool:
     head = head_revision()
     if head is None:
         return False
-    try:
-        async with engine.connect() as connection:
-            result = await connection.execute(sa.text("SELECT version_num FROM alembic_version"))
-            versions = list(result.scalars())
-    except sa.exc.DBAPIError:  # no version table: a new database
-        return False
-    return versions == [head]
+    return await database.read(_schema_versions) == [head]
 
 
 def _alembic_config(connection: Connection) -> Config:
@@ -131,56 +94,27 @@ def _upgrade(connection: Connection) -> None:
     command.upgrade(_alembic_config(connection), "head")
 
 
-async def migrate(engine: AsyncEngine) -> None:
+async def migrate(database: Database) -> None:
     """Bring the schema to the latest revision; safe when several processes start at once.
 
     A restart finds the schema current: one query says so, and Alembic (about a quarter of
     the service's start-up in imports alone, bench/RESULTS.md) is neither imported nor run.
     """
-    if await _at_head(engine):
+    if await _at_head(database):
         return
-    async with engine.connect() as connection:
-        exclusive = await connection.execution_options(**{_SQLITE_BEGIN: "IMMEDIATE"})
-        async with exclusive.begin():
-            await exclusive.run_sync(_upgrade)
-
-
-def hash_refresh_token(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
-class StoredUser:
-    account: UserAccount
-    password_hash: str
-
-
-@dataclass(frozen=True, slots=True)
-class StoredSigningKey:
-    kid: str
-    algorithm: str
-    private_jwk: dict[str, Any]
-    created_at: datetime
-
-
-def _account(row: sa.Row[Any]) -> UserAccount:
-    return UserAccount(
-        id=row.id,
-        email=row.email,
-        role=row.role,
-        aud=row.aud,
-        email_confirmed_at=row.email_confirmed_at,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        last_sign_in_at=row.last_sign_in_at,
-        user_metadata=dict(row.user_metadata),
-        app_metadata=dict(row.app_metadata),
-    )
+    await database.write_exclusive(_upgrade)
 
 
 class Store:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
+    """The local provider's persistence, as async operations; each runs as one unit of work
+    (one transaction, one hop) on the `Database`, with the SQL in providers/queries.py."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self.database.engine
 
     async def create_user(
         self, *, email: str, password_hash: str, user_metadata: JsonObject, now: datetime
@@ -199,21 +133,15 @@ class Store:
             app_metadata={"provider": "email", "providers": ["email"]},
         )
         try:
-            async with self.engine.begin() as connection:
-                await connection.execute(
-                    users.insert().values(password_hash=password_hash, **asdict(account))
-                )
+            await self.database.write(
+                queries.insert_user, {"password_hash": password_hash, **asdict(account)}
+            )
         except IntegrityError:
             raise EmailExists() from None
         return account
 
     async def find_user_by_email(self, email: str) -> StoredUser | None:
-        async with self.engine.connect() as connection:
-            result = await connection.execute(sa.select(users).where(users.c.email == email))
-            row = result.first()
-        if row is None:
-            return None
-        return StoredUser(account=_account(row), password_hash=row.password_hash)
+        return await self.database.read(queries.find_user_by_email, email)
 
     async def start_session(
         self,
@@ -226,148 +154,45 @@ class Store:
         upgraded_password_hash: str | None,
     ) -> tuple[UUID, UserAccount]:
         """Record a successful sign-in: a new session, its first refresh token, the login time."""
-        session_id = uuid4()
-        user_changes: dict[str, Any] = {"last_sign_in_at": now, "updated_at": now}
-        if upgraded_password_hash is not None:
-            user_changes["password_hash"] = upgraded_password_hash
-        async with self.engine.begin() as connection:
-            await connection.execute(
-                users.update().where(users.c.id == user.id).values(**user_changes)
-            )
-            await connection.execute(
-                sessions.insert().values(
-                    id=session_id,
-                    user_id=user.id,
-                    created_at=now,
-                    ip=ip[:64] if ip else None,
-                    user_agent=user_agent[:512] if user_agent else None,
-                )
-            )
-            await connection.execute(
-                refresh_tokens.insert().values(
-                    session_id=session_id,
-                    token_hash=hash_refresh_token(refresh_token),
-                    revoked=False,
-                    created_at=now,
-                )
-            )
+        sign_in = queries.SignIn(
+            user_id=user.id,
+            refresh_token_hash=hash_refresh_token(refresh_token),
+            now=now,
+            ip=ip,
+            user_agent=user_agent,
+            upgraded_password_hash=upgraded_password_hash,
+        )
+        session_id = await self.database.write(queries.start_session, sign_in)
         return session_id, replace(user, updated_at=now, last_sign_in_at=now)
 
     async def rotate_refresh_token(
         self, *, presented: str, replacement: str, now: datetime
     ) -> tuple[UUID, UserAccount]:
-        """Swap a live refresh token for a new one in the same session.
-
-        The conditional UPDATE is the whole concurrency story: of two requests presenting the
-        same token, exactly one flips `revoked`; the other sees a used token, which is reuse.
-        """
-        presented_hash = hash_refresh_token(presented)
-        reused = False
-        async with self.engine.begin() as connection:
-            claimed = await connection.execute(
-                refresh_tokens.update()
-                .where(
-                    refresh_tokens.c.token_hash == presented_hash,
-                    refresh_tokens.c.revoked.is_(False),
-                )
-                .values(revoked=True)
-            )
-            row = (
-                await connection.execute(
-                    sa.select(
-                        refresh_tokens.c.session_id, sessions.c.revoked_at, sessions.c.user_id
-                    )
-                    .join(sessions, sessions.c.id == refresh_tokens.c.session_id)
-                    .where(refresh_tokens.c.token_hash == presented_hash)
-                )
-            ).first()
-            if row is None:
-                raise InvalidRefreshToken()
-            if claimed.rowcount != 1:
-                # Revoke and commit before answering: raising inside would roll it back.
-                reused = True
-                await self._revoke(connection, [row.session_id], now)
-            elif row.revoked_at is not None:
-                raise InvalidRefreshToken()
-            else:
-                await connection.execute(
-                    refresh_tokens.insert().values(
-                        session_id=row.session_id,
-                        token_hash=hash_refresh_token(replacement),
-                        parent_hash=presented_hash,
-                        revoked=False,
-                        created_at=now,
-                    )
-                )
-                await connection.execute(
-                    sessions.update()
-                    .where(sessions.c.id == row.session_id)
-                    .values(refreshed_at=now)
-                )
-                user = (
-                    await connection.execute(sa.select(users).where(users.c.id == row.user_id))
-                ).one()
-        if reused:
+        """Swap a live refresh token for a new one in the same session (see
+        queries.rotate_refresh_token); reuse ends the session and raises RefreshTokenReused."""
+        rotated = await self.database.write(
+            queries.rotate_refresh_token,
+            hash_refresh_token(presented),
+            hash_refresh_token(replacement),
+            now,
+        )
+        if rotated.user is None:
             raise RefreshTokenReused()
-        return row.session_id, _account(user)
+        return rotated.session_id, rotated.user
 
     async def end_sessions(
         self, *, user_id: UUID, current_session: UUID, scope: str, now: datetime
     ) -> list[UUID]:
         """Revoke the current session (local), all of the user's (global) or all but it
         (others); returns the sessions revoked."""
-        query = sa.select(sessions.c.id).where(
-            sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None)
-        )
-        if scope == "local":
-            query = query.where(sessions.c.id == current_session)
-        elif scope == "others":
-            query = query.where(sessions.c.id != current_session)
-        async with self.engine.begin() as connection:
-            ended = list((await connection.execute(query)).scalars())
-            await self._revoke(connection, ended, now)
-        return ended
+        return await self.database.write(queries.end_sessions, user_id, current_session, scope, now)
 
     async def sessions_revoked_since(self, since: datetime) -> list[tuple[UUID, datetime]]:
-        query = sa.select(sessions.c.id, sessions.c.revoked_at).where(
-            sessions.c.revoked_at >= since
-        )
-        async with self.engine.connect() as connection:
-            return [(row.id, row.revoked_at) for row in await connection.execute(query)]
-
-    @staticmethod
-    async def _revoke(connection: AsyncConnection, session_ids: list[UUID], now: datetime) -> None:
-        if not session_ids:
-            return
-        await connection.execute(
-            sessions.update()
-            .where(sessions.c.id.in_(session_ids), sessions.c.revoked_at.is_(None))
-            .values(revoked_at=now)
-        )
-        await connection.execute(
-            refresh_tokens.update()
-            .where(refresh_tokens.c.session_id.in_(session_ids))
-            .values(revoked=True)
-        )
+        return await self.database.read(queries.sessions_revoked_since, since)
 
     async def signing_keys(self) -> list[StoredSigningKey]:
         """Every key still valid for verification, oldest first."""
-        query = (
-            sa.select(signing_keys)
-            .where(signing_keys.c.retired_at.is_(None))
-            .order_by(signing_keys.c.created_at, signing_keys.c.kid)
-        )
-        async with self.engine.connect() as connection:
-            rows = (await connection.execute(query)).all()
-        return [
-            StoredSigningKey(
-                kid=row.kid,
-                algorithm=row.algorithm,
-                private_jwk=dict(row.private_jwk),
-                created_at=row.created_at,
-            )
-            for row in rows
-        ]
+        return await self.database.read(queries.valid_signing_keys)
 
     async def add_signing_key(
         self,
@@ -379,33 +204,23 @@ class Store:
         now: datetime,
         only_if_none: bool = False,
     ) -> None:
-        """Store a signing key; with `only_if_none`, only when no valid key exists yet.
-
-        The check and the insert run under one exclusive lock, so replicas starting together
-        store exactly one first key: otherwise one could sign with a key that another, which
-        read the table a moment earlier, does not know.
-        """
-        async with self.engine.connect() as connection:
-            exclusive = await connection.execution_options(**{_SQLITE_BEGIN: "IMMEDIATE"})
-            async with exclusive.begin():
-                if only_if_none:
-                    if exclusive.dialect.name == "postgresql":
-                        await exclusive.execute(
-                            sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": _KEYS_LOCK_ID}
-                        )
-                    query = sa.select(signing_keys.c.kid).where(signing_keys.c.retired_at.is_(None))
-                    if (await exclusive.execute(query.limit(1))).first() is not None:
-                        return
-                await exclusive.execute(
-                    signing_keys.insert().values(
-                        kid=kid,
-                        algorithm=algorithm,
-                        private_jwk=private_jwk,
-                        public_jwk=public_jwk,
-                        created_at=now,
-                    )
-                )
+        """Store a signing key; with `only_if_none`, only when no valid key exists yet (under
+        an exclusive lock, see queries.add_signing_key)."""
+        values = {
+            "kid": kid,
+            "algorithm": algorithm,
+            "private_jwk": private_jwk,
+            "public_jwk": public_jwk,
+            "created_at": now,
+        }
+        await self.database.write_exclusive(queries.add_signing_key, values, only_if_none)
 
     async def ping(self) -> None:
-        async with self.engine.connect() as connection:
-            await connection.execute(sa.text("SELECT 1"))
+        await self.database.read(queries.ping)
+
+    async def dispose(self) -> None:
+        """Close the pooled connections; new ones open when next needed."""
+        await self.database.dispose()
+
+    async def aclose(self) -> None:
+        await self.database.aclose()

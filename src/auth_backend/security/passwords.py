@@ -8,7 +8,6 @@ oversubscribing the CPU (argon2-cffi releases the GIL while it works).
 from __future__ import annotations
 
 import ast
-import asyncio
 import importlib.metadata
 import os
 import re
@@ -26,6 +25,7 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 from pwdlib.hashers.bcrypt import BcryptHasher
 
 from auth_backend.errors import WeakPassword
+from auth_backend.threads import run_in_thread
 
 _R = TypeVar("_R")
 
@@ -137,4 +137,4 @@ class PasswordHasher:
         return VerifyResult(valid=valid, upgraded_hash=upgraded if valid else None)
 
     async def _run(self, func: Callable[..., _R], *args: str) -> _R:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, func, *args)
+        return await run_in_thread(self._pool, func, *args)

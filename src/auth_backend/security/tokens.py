@@ -7,12 +7,17 @@ taken from the token.
 
 from __future__ import annotations
 
+import base64
+import json
 import secrets
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, GuestProtocol, Key
@@ -58,11 +63,24 @@ class IssuedToken:
 
 
 class AccessTokenIssuer:
-    """Signs access tokens whose claims are shaped like Supabase's (see DESIGN.md)."""
+    """Signs access tokens whose claims are shaped like Supabase's (see DESIGN.md).
+
+    Every login signs one, on the event loop, so the compact JWS is put together here from
+    parts prepared once (the encoded header, the key's ECDSA signer) instead of through
+    `joserfc.jwt.encode`, which re-checks the header and key and converts the claims on every
+    call, about twice the cost of the signature itself. The bytes are the same as joserfc's:
+    JSON without spaces, base64url without padding, and the signature as r || s (RFC 7518
+    section 3.4); tests/unit/test_tokens.py holds it to that.
+    """
 
     def __init__(self, signing_key: ECKey, issuer: str, ttl_seconds: int) -> None:
-        self._key = signing_key
-        self._header = {"alg": LOCAL_SIGNING_ALGORITHM, "kid": signing_key.kid, "typ": "JWT"}
+        private_key = signing_key.private_key
+        if private_key is None or signing_key.curve_name != "P-256":
+            raise ValueError(f"{LOCAL_SIGNING_ALGORITHM} signs with a private P-256 key")
+        self._private_key = private_key
+        header = {"typ": "JWT", "alg": LOCAL_SIGNING_ALGORITHM, "kid": signing_key.kid}
+        self._header_segment = _b64url(json.dumps(header, separators=(",", ":")).encode())
+        self._ecdsa = ec.ECDSA(hashes.SHA256())
         self._issuer = issuer
         self.ttl_seconds = ttl_seconds
 
@@ -84,8 +102,19 @@ class AccessTokenIssuer:
             "session_id": str(session_id),
             "is_anonymous": False,
         }
-        token = jwt.encode(self._header, claims, self._key, algorithms=[LOCAL_SIGNING_ALGORITHM])
+        payload = json.dumps(claims, ensure_ascii=False, separators=(",", ":")).encode()
+        signing_input = self._header_segment + b"." + _b64url(payload)
+        r, s = decode_dss_signature(self._private_key.sign(signing_input, self._ecdsa))
+        signature = r.to_bytes(_P256_BYTES, "big") + s.to_bytes(_P256_BYTES, "big")
+        token = (signing_input + b"." + _b64url(signature)).decode("ascii")
         return IssuedToken(token=token, issued_at=now, expires_at=expires_at)
+
+
+_P256_BYTES = 32
+
+
+def _b64url(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
 
 
 def resolver_for(keys_by_kid: Mapping[str, Key]) -> KeyResolver:
