@@ -15,7 +15,8 @@ password-hashing threads on a small machine (issue #7). Here:
   async engine with `AsyncConnection.run_sync`, on the loop, through one greenlet instead of
   one per statement; there is no sync driver to put on a thread.
 
-`engine` is always the async engine of the database, for tests and tools that want one.
+`engine` is always the async engine of the database, for tests and tools that want one (for a
+SQLite file it is made on first use: serving does not need it).
 """
 
 from __future__ import annotations
@@ -25,14 +26,18 @@ import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Protocol, TypeVar, TypeVarTuple
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, TypeVarTuple
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from auth_backend.threads import run_in_thread
+
+if TYPE_CHECKING:
+    # Imported where an async engine is made: sqlalchemy.ext.asyncio brings in the ORM
+    # (about 7 MB and 80 ms of start-up), which a SQLite file never uses while serving.
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +55,8 @@ SQLITE_BUSY_TIMEOUT_SECONDS = 30
 class Database(Protocol):
     """Runs store operations; `engine` is the async engine of the same database."""
 
-    engine: AsyncEngine
+    @property
+    def engine(self) -> AsyncEngine: ...
 
     async def read(self, operation: Callable[[Connection, *_Ts], _R], *args: *_Ts) -> _R:
         """Run `operation`, which must only read, and in one statement: SQLite runs reads in
@@ -72,6 +78,8 @@ class Database(Protocol):
 def open_database(database_url: str) -> Database:
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
+        from sqlalchemy.ext.asyncio import create_async_engine  # noqa: PLC0415 (see above)
+
         engine = create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
         # Reads are single statements: without BEGIN and ROLLBACK they take one round trip.
         return AsyncDatabase(engine, reads=engine.execution_options(isolation_level="AUTOCOMMIT"))
@@ -83,6 +91,8 @@ def open_database(database_url: str) -> Database:
 
 
 def _sqlite_engine(url: URL) -> AsyncEngine:
+    from sqlalchemy.ext.asyncio import create_async_engine  # noqa: PLC0415 (see the imports)
+
     engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
     event.listen(engine.sync_engine, "connect", _tune_sqlite)
     event.listen(engine.sync_engine, "begin", _begin_sqlite)
@@ -119,9 +129,13 @@ class AsyncDatabase:
     """PostgreSQL (and in-memory SQLite): operations run on the loop via `run_sync`."""
 
     def __init__(self, engine: AsyncEngine, reads: AsyncEngine | None = None) -> None:
-        self.engine = engine
+        self._engine = engine
         # The engine reads go through: `engine` itself, or a view of its pool with options.
         self._reads = reads or engine
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
 
     async def read(self, operation: Callable[[Connection, *_Ts], _R], *args: *_Ts) -> _R:
         # In a transaction, closing the connection rolls back what the first statement began.
@@ -149,7 +163,9 @@ class SqliteDatabase:
     """A SQLite file: operations run on dedicated threads with a sync pysqlite engine."""
 
     def __init__(self, url: URL) -> None:
-        self.engine = _sqlite_engine(url)
+        self._url = url
+        # Made on first use only (tests and tools): serving never needs it.
+        self._engine: AsyncEngine | None = None
         self._readers = ThreadPoolExecutor(SQLITE_READER_THREADS, thread_name_prefix="sqlite-read")
         # One writer thread: see the module docstring.
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-write")
@@ -166,6 +182,12 @@ class SqliteDatabase:
         # CPU of a sign-in's INSERTs and UPDATEs); _write begins transactions itself.
         event.listen(self._sync, "connect", _tune_sqlite)
 
+    @property
+    def engine(self) -> AsyncEngine:
+        if self._engine is None:
+            self._engine = _sqlite_engine(self._url)
+        return self._engine
+
     async def read(self, operation: Callable[[Connection, *_Ts], _R], *args: *_Ts) -> _R:
         return await run_in_thread(self._readers, self._read, operation, args)
 
@@ -177,7 +199,8 @@ class SqliteDatabase:
 
     async def dispose(self) -> None:
         await run_in_thread(self._writer, self._sync.dispose)
-        await self.engine.dispose()
+        if self._engine is not None:
+            await self._engine.dispose()
 
     async def aclose(self) -> None:
         await self.dispose()

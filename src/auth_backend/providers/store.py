@@ -14,7 +14,6 @@ from uuid import UUID, uuid4
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from auth_backend.domain import JsonObject, UserAccount
 from auth_backend.errors import EmailExists, RefreshTokenReused
@@ -24,6 +23,7 @@ from auth_backend.providers.queries import StoredSigningKey, StoredUser, hash_re
 
 if TYPE_CHECKING:
     from alembic.config import Config
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 # Any constant works; it only has to be the same for every replica that migrates.
 _MIGRATION_LOCK_ID = 0x6175_7468  # "auth"
