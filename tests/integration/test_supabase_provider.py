@@ -80,6 +80,22 @@ async def test_admin_calls_carry_the_service_key_and_logins_only_the_anon_key(
     assert token["x-supabase-api-version"] == "2024-01-01"
 
 
+async def test_cookies_a_gateway_sets_are_never_sent_back(supabase_double: SupabaseDouble) -> None:
+    # Hosted Supabase answers through Cloudflare, which sets cookies; a client that kept them
+    # would carry one user's cookies into the next user's calls. `localhost` rather than
+    # 127.0.0.1, because cookie jars ignore cookies set by IP-address hosts.
+    supabase_double.configure(gateway_cookie="set-for-an-earlier-caller")
+    url = supabase_double.base_url.replace("127.0.0.1", "localhost")
+    async with supabase_service(supabase_double, supabase_url=url) as client:
+        for _user in range(2):
+            email = await signed_up(client)
+            assert (await login(client, email)).status_code == 200
+    headers = supabase_double.stats()["last_headers"]
+    assert "set-cookie" not in headers["/auth/v1/token"]  # sanity: these are request headers
+    assert "cookie" not in headers["/auth/v1/token"]
+    assert "cookie" not in headers["/auth/v1/admin/users"]
+
+
 async def test_the_end_users_ip_is_forwarded_in_the_configured_header(
     supabase_double: SupabaseDouble,
 ) -> None:

@@ -88,6 +88,10 @@ class Settings:
     # database. The double reproduces the race with this pause between the duplicate check and
     # the insert; 0 makes it practically unobservable.
     create_user_db_latency: float = 0.02
+    # Not in the reference: hosted projects sit behind Cloudflare, whose bot management sets a
+    # `__cf_bm` cookie on answers. When set, every answer carries `Set-Cookie: __cf_bm=<value>`,
+    # so that a client keeping cookies (and sending one user's to the next) shows itself.
+    gateway_cookie: str | None = None
 
     def copy(self) -> Settings:
         return dataclasses.replace(self, admin_roles=list(self.admin_roles))

@@ -50,6 +50,7 @@ class SettingsIn(_Strict):
     admin_roles: list[str] | None = None
     password_min_length: int | None = Field(default=None, ge=1)
     create_user_db_latency: float | None = Field(default=None, ge=0)
+    gateway_cookie: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,64}$")
 
 
 class SignIn(_Strict):
@@ -132,6 +133,7 @@ def control_routes(state: DoubleState) -> list[Route]:
                 "admin_roles": settings.admin_roles,
                 "password_min_length": settings.password_min_length,
                 "create_user_db_latency": settings.create_user_db_latency,
+                "gateway_cookie": settings.gateway_cookie,
                 "rate_limit": dataclasses.asdict(limit) if (limit := state.limiter.limit) else None,
             }
         )
@@ -149,6 +151,7 @@ def control_routes(state: DoubleState) -> list[Route]:
             "admin_roles",
             "password_min_length",
             "create_user_db_latency",
+            "gateway_cookie",
         ):
             value = getattr(spec, name)
             if value is not None:

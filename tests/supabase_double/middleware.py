@@ -47,6 +47,17 @@ async def _buffer_request(receive: Receive) -> Receive:
     return replay
 
 
+def _with_gateway_cookie(send: Send, value: str) -> Send:
+    header = (b"set-cookie", f"__cf_bm={value}; path=/; HttpOnly; SameSite=None".encode())
+
+    async def send_with_cookie(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [*message.get("headers", []), header]
+        await send(message)
+
+    return send_with_cookie
+
+
 class DoubleMiddleware:
     def __init__(self, app: ASGIApp, state: DoubleState) -> None:
         self.app = app
@@ -57,6 +68,9 @@ class DoubleMiddleware:
             await self.app(scope, receive, send)
             return
         self.state.stats.record(scope)
+        cookie = self.state.settings.gateway_cookie
+        if cookie is not None:
+            send = _with_gateway_cookie(send, cookie)
         fault = self.state.faults.take(scope["path"])
         if fault is None:
             await self.app(scope, receive, send)

@@ -516,6 +516,15 @@ def test_issuer_and_lifetime_are_configurable(api: Api) -> None:
     assert claims["exp"] - claims["iat"] == 60 == body["expires_in"]
 
 
+def test_a_gateway_cookie_is_set_on_every_answer_until_reset(api: Api) -> None:
+    assert "set-cookie" not in api.sign_in("nobody@example.com").headers
+    api.double.configure(gateway_cookie="bm-1")
+    for response in (api.sign_in("nobody@example.com"), api.http.get("/health")):
+        assert response.headers["set-cookie"].startswith("__cf_bm=bm-1;")
+    api.double.reset()
+    assert "set-cookie" not in api.http.get("/health").headers
+
+
 def test_hs256_mode_signs_with_the_secret_and_publishes_no_keys(hs_api: Api) -> None:
     token = hs_api.session()["access_token"]
     assert segment(token, 0) == {"alg": "HS256", "typ": "JWT"}
