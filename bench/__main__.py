@@ -40,7 +40,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--write-results", action="store_true", help="update bench/RESULTS.md")
     parser.add_argument(
         "--only",
-        default="health,me,login,memory,supabase,scaling",
+        default="health,me,login,memory,supabase,scaling,argon2-7",
         help="comma-separated phases to run",
     )
     args = parser.parse_args(argv)
@@ -102,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
         if "scaling" in phases:
             suite.scaling(user)
             log("scaling done")
+        if "argon2-7" in phases:
+            suite.compact_hashing()
+            log("argon2-7 done")
     finally:
         if config.smoke or not args.json:
             shutil.rmtree(workdir, ignore_errors=True)

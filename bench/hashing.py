@@ -3,7 +3,7 @@
 Prints JSON: the CPU time of one verification (one thread, `time.thread_time`), the ceiling
 `cores / cpu_seconds` in verifications per second, and, because CPU time does not see other
 work on a shared machine, what `cores` threads verifying flat out achieve by the wall clock.
-Run with the project's interpreter: python -m bench.hashing [--seconds S]
+Run with the project's interpreter: python -m bench.hashing [--seconds S] [--memory-mib M]
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import time
 from pwdlib.hashers.argon2 import Argon2Hasher
 
 from auth_backend.security.passwords import (
-    OWASP_ARGON2_MEMORY_KIB,
+    DEFAULT_ARGON2_MEMORY_MIB,
     OWASP_ARGON2_PARALLELISM,
-    OWASP_ARGON2_TIME_COST,
+    OWASP_ARGON2_PASSES_BY_MEMORY_MIB,
 )
 
 PASSWORD = "correct horse battery staple"
@@ -28,11 +28,18 @@ PASSWORD = "correct horse battery staple"
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument(
+        "--memory-mib",
+        type=int,
+        default=DEFAULT_ARGON2_MEMORY_MIB,
+        choices=sorted(OWASP_ARGON2_PASSES_BY_MEMORY_MIB),
+        help="the service's ARGON2_MEMORY_MIB",
+    )
     args = parser.parse_args()
+    time_cost = OWASP_ARGON2_PASSES_BY_MEMORY_MIB[args.memory_mib]
+    memory_kib = args.memory_mib * 1024
     hasher = Argon2Hasher(
-        time_cost=OWASP_ARGON2_TIME_COST,
-        memory_cost=OWASP_ARGON2_MEMORY_KIB,
-        parallelism=OWASP_ARGON2_PARALLELISM,
+        time_cost=time_cost, memory_cost=memory_kib, parallelism=OWASP_ARGON2_PARALLELISM
     )
     stored = hasher.hash(PASSWORD)
     hasher.verify(PASSWORD, stored)  # warm: the first call allocates
@@ -72,8 +79,8 @@ def main() -> None:
                 "ceiling_per_s": round(cores / cpu_seconds, 1),
                 "achieved_threads_per_s": round(sum(counts) / wall, 1),
                 "parameters": {
-                    "time_cost": OWASP_ARGON2_TIME_COST,
-                    "memory_kib": OWASP_ARGON2_MEMORY_KIB,
+                    "time_cost": time_cost,
+                    "memory_kib": memory_kib,
                     "parallelism": OWASP_ARGON2_PARALLELISM,
                 },
             }

@@ -26,6 +26,7 @@ ALWAYS = {
     "me.service",
     "me.service_many",
     "login.service",
+    "login.argon2_7",
     "supabase.direct",
     "supabase.service",
 }
@@ -58,6 +59,7 @@ def test_the_benchmark_harness_produces_numbers(tmp_path: Path) -> None:
     assert values["memory.rss_mb"]["pass 1"] > 0
     assert values["login.ceiling"]["ceiling_per_s"] > 0
     assert values["login.health_probe"]["requests"] > 0
+    assert values["argon2_7"]["ceiling_per_s"] > 0 and values["argon2_7"]["rss_mb"] > 0
     logins = values["supabase.logins"]
     assert logins["ok"] == logins["logins"] and logins["new_connections"] >= 1
 

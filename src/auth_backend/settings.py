@@ -25,6 +25,11 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from auth_backend.security.passwords import (
+    DEFAULT_ARGON2_MEMORY_MIB,
+    OWASP_ARGON2_PASSES_BY_MEMORY_MIB,
+)
+
 ProviderName = Literal["local", "supabase"]
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 LogFormat = Literal["console", "json"]
@@ -108,6 +113,12 @@ class Settings(BaseSettings):
     )
     access_token_ttl: int = Field(
         default=3600, ge=60, le=604800, description="Access token lifetime in seconds (local)."
+    )
+    argon2_memory_mib: int = Field(
+        default=DEFAULT_ARGON2_MEMORY_MIB,
+        description="Argon2id memory per password hash in MiB (local), one of OWASP's "
+        "equally strong configurations: 46, 19, 12, 9 or 7 (with 1, 2, 3, 4 or 5 passes). "
+        "Stored hashes are upgraded at their next login.",
     )
     jwt_issuer: str = Field(
         default="auth-backend",
@@ -199,6 +210,14 @@ class Settings(BaseSettings):
             limits.parse(value)
         except ValueError:
             raise ValueError("expected a rate like 10/minute or 100/hour") from None
+        return value
+
+    @field_validator("argon2_memory_mib")
+    @classmethod
+    def _owasp_argon2_configuration(cls, value: int) -> int:
+        if value not in OWASP_ARGON2_PASSES_BY_MEMORY_MIB:
+            allowed = ", ".join(map(str, OWASP_ARGON2_PASSES_BY_MEMORY_MIB))
+            raise ValueError(f"must be one of {allowed} (OWASP's Argon2id configurations)")
         return value
 
     @field_validator("log_level", "log_format", mode="before")

@@ -93,6 +93,29 @@ async def test_bcrypt_hashes_from_supabase_are_upgraded_on_login(database_url: s
         ).status_code == 200
 
 
+async def test_a_new_argon2_configuration_takes_over_each_hash_at_its_next_login(
+    database_url: str,
+) -> None:
+    email = unique_email("reconfigured")
+    credentials = {"email": email, "password": PASSWORD}
+
+    async def stored_hash(provider: LocalProvider) -> str:
+        async with provider.store.engine.connect() as connection:
+            query = sa.select(users.c.password_hash).where(users.c.email == email)
+            return str((await connection.execute(query)).scalar_one())
+
+    async with running_app(make_settings(database_url=database_url)) as (app, client):
+        assert (await client.post("/signup", json=credentials)).status_code == 201
+        assert (await stored_hash(app.state.provider)).startswith("$argon2id$v=19$m=19456,t=2,")
+    settings = make_settings(database_url=database_url, argon2_memory_mib=7)
+    async with running_app(settings) as (app, client):
+        assert (await client.post("/login", json=credentials)).status_code == 200
+        assert (await stored_hash(app.state.provider)).startswith("$argon2id$v=19$m=7168,t=5,")
+        assert (await client.post("/login", json=credentials)).status_code == 200
+        wrong = {**credentials, "password": "not the password"}
+        assert (await client.post("/login", json=wrong)).status_code == 401
+
+
 async def test_concurrent_signups_of_one_email_create_one_account(database_url: str) -> None:
     email = unique_email("race")
     async with running_app(make_settings(database_url=database_url)) as (_app, client):

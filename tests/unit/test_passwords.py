@@ -118,5 +118,30 @@ async def test_hashes_with_outdated_argon2_parameters_are_upgraded(hasher: Passw
     assert result.upgraded_hash.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
 
 
+@pytest.mark.parametrize(("memory_mib", "passes"), [(46, 1), (12, 3), (9, 4), (7, 5)])
+async def test_each_owasp_configuration_hashes_with_its_own_parameters_and_upgrades_others(
+    memory_mib: int, passes: int
+) -> None:
+    configured = PasswordHasher(workers=1, memory_mib=memory_mib)
+    default = PasswordHasher(workers=1)
+    try:
+        hashed = await configured.hash("correct horse")
+        assert hashed.startswith(f"$argon2id$v=19$m={memory_mib * 1024},t={passes},p=1$")
+        assert (await configured.verify("correct horse", hashed)).upgraded_hash is None
+        # A hash of the default configuration verifies and is replaced by one of this one.
+        result = await configured.verify("correct horse", await default.hash("correct horse"))
+        assert result.valid
+        assert result.upgraded_hash is not None
+        assert result.upgraded_hash.startswith(f"$argon2id$v=19$m={memory_mib * 1024},")
+    finally:
+        configured.close()
+        default.close()
+
+
+def test_only_owasp_configurations_are_accepted() -> None:
+    with pytest.raises(ValueError, match="8 MiB"):
+        PasswordHasher(workers=1, memory_mib=8)
+
+
 def test_the_common_password_list_is_zxcvbns_without_importing_it() -> None:
     assert _zxcvbn_passwords() == FREQUENCY_LISTS["passwords"]

@@ -21,6 +21,7 @@ SETTING_VARIABLES = (
     "AUTH_PROVIDER", "DATABASE_URL", "HOST", "PORT", "LOG_LEVEL", "ACCESS_TOKEN_TTL", "JWT_ISSUER",
     "SUPABASE_URL", "SUPABASE_SERVICE_KEY", "SUPABASE_ANON_KEY", "SUPABASE_JWT_SECRET",
     "SIGNUP_AUTO_CONFIRM", "SUPABASE_JWT_ISSUER", "SUPABASE_CLIENT_IP_HEADER", "SUPABASE_TIMEOUT",
+    "ARGON2_MEMORY_MIB",
 )  # fmt: skip
 
 
@@ -109,6 +110,8 @@ def test_bad_values_name_the_variable_on_one_line() -> None:
         ),
         ({"SUPABASE_CLIENT_IP_HEADER": "X Bad: header"}, "SUPABASE_CLIENT_IP_HEADER"),
         ({"SUPABASE_TIMEOUT": "0"}, "SUPABASE_TIMEOUT"),
+        ({"ARGON2_MEMORY_MIB": "8"}, "ARGON2_MEMORY_MIB"),
+        ({"ARGON2_MEMORY_MIB": "many"}, "ARGON2_MEMORY_MIB"),
     ],
 )
 def test_each_bad_setting_is_named(environment: dict[str, str], variable: str) -> None:

@@ -25,6 +25,7 @@ def build_provider(settings: Settings) -> IdentityProvider:
         database_url=settings.database_url,
         issuer=settings.jwt_issuer,
         access_token_ttl=settings.access_token_ttl,
+        argon2_memory_mib=settings.argon2_memory_mib,
     )
 
 

@@ -30,7 +30,7 @@ from auth_backend.observability import provider_call
 from auth_backend.providers.database import open_database
 from auth_backend.providers.revocations import RevokedSessions
 from auth_backend.providers.store import Store, migrate
-from auth_backend.security.passwords import PasswordHasher
+from auth_backend.security.passwords import DEFAULT_ARGON2_MEMORY_MIB, PasswordHasher
 from auth_backend.security.token_cache import VerifiedTokenCache
 from auth_backend.security.tokens import (
     CLOCK_LEEWAY_SECONDS,
@@ -53,11 +53,18 @@ KEY_RELOAD_INTERVAL_SECONDS = 10.0
 class LocalProvider:
     name = "local"
 
-    def __init__(self, *, database_url: str, issuer: str, access_token_ttl: int) -> None:
+    def __init__(
+        self,
+        *,
+        database_url: str,
+        issuer: str,
+        access_token_ttl: int,
+        argon2_memory_mib: int = DEFAULT_ARGON2_MEMORY_MIB,
+    ) -> None:
         self._database_url = database_url
         self._issuer_name = issuer
         self._ttl = access_token_ttl
-        self._hasher = PasswordHasher()
+        self._hasher = PasswordHasher(memory_mib=argon2_memory_mib)
         self._verifier = AccessTokenVerifier(issuer=issuer)
         self._verified = VerifiedTokenCache()
         self._store: Store | None = None
