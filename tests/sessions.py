@@ -1,8 +1,10 @@
 """Session helpers shared by the refresh, logout and token-cache tests: an account signed in
-over HTTP, a refresh, and the bearer header of a token pair."""
+over HTTP, a refresh, the bearer header of a token pair, and waiting for a replica to refuse
+an ended session."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -29,3 +31,13 @@ async def refresh(client: httpx.AsyncClient, token: str) -> httpx.Response:
 
 def bearer(tokens: dict[str, Any]) -> dict[str, str]:
     return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+async def refused_within(client: httpx.AsyncClient, tokens: dict[str, Any], seconds: float) -> bool:
+    """Whether `/me` on `client` refuses the access token within `seconds` (polled every 0.1 s):
+    another replica learns of an ended session from its once-a-second poll."""
+    for _ in range(round(seconds / 0.1)):
+        if (await client.get("/me", headers=bearer(tokens))).status_code == 401:
+            return True
+        await asyncio.sleep(0.1)
+    return False
