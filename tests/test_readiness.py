@@ -60,7 +60,7 @@ async def break_store(
     """Make the store unreachable the way it happens in production, per kind of store."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
-        await provider.store.dispose()
+        await provider.database.dispose()
         database = Path(str(url.database))
         for leftover in database.parent.glob(database.name + "*"):
             leftover.unlink()

@@ -85,3 +85,11 @@ class AccessClaims:
             user_metadata=self.user_metadata,
             app_metadata=self.app_metadata,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is calling: a verified access token and its claims."""
+
+    token: str
+    claims: AccessClaims

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from auth_backend.providers.local import LocalProvider
-from auth_backend.providers.schema import refresh_tokens
+from auth_backend.providers.local.schema import refresh_tokens
 from tests.conftest import make_settings, running_app, supabase_settings, unique_email
 from tests.sessions import bearer, new_session, refresh, refused_within
 
@@ -156,7 +156,7 @@ async def test_refresh_tokens_are_stored_only_as_hashes(database_url: str) -> No
         tokens = await new_session(client)
         rotated = (await refresh(client, tokens["refresh_token"])).json()
         provider: LocalProvider = app.state.provider
-        async with provider.store.engine.connect() as connection:
+        async with provider.database.engine.connect() as connection:
             stored = [
                 row.token_hash
                 for row in await connection.execute(sa.select(refresh_tokens.c.token_hash))

@@ -28,7 +28,7 @@ from auth_backend.errors import (
 )
 from auth_backend.main import create_app
 from auth_backend.providers.supabase import SupabaseProvider
-from auth_backend.providers.supabase_errors import UpstreamError, map_error, parse_error
+from auth_backend.providers.supabase.errors import UpstreamError, map_error, parse_error
 from auth_backend.settings import Settings
 from tests.conftest import running_app, start_server, stop_server, supabase_settings, unique_email
 from tests.supabase_double import SupabaseDouble

@@ -120,7 +120,7 @@ async def test_replacing_the_signing_keys_empties_the_cache(local: Any) -> None:
     tokens = await new_session(client)
     await me_twice(client, tokens)
     assert cached(provider, tokens)
-    await provider._load_or_create_keys()
+    await provider.keys.load_or_create()
     assert len(provider._verified) == 0
     # The same keys are back, so the token verifies in full again and is cached anew.
     await me_twice(client, tokens)

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from auth_backend.observability.context import current_request_id
 from auth_backend.observability.logging import (
     _SECRET_SHAPES,
     REDACTED,
@@ -27,6 +26,7 @@ from auth_backend.observability.logging import (
     redact,
     secrets_of,
 )
+from auth_backend.observability.request_id import current_request_id
 from tests.conftest import make_settings
 
 JWT = "eyJhbGciOiJFUzI1NiIsImtpZCI6ImFiYyJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJlLWJ5dGVz"

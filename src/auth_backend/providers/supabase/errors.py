@@ -1,6 +1,6 @@
 """Supabase Auth's error answers, parsed from all of their shapes and mapped onto ours.
 
-Supabase answers errors in three shapes (reference section 2): legacy
+Supabase answers errors in three shapes (supabase/auth: internal/api/errors.go): legacy
 `{code: <int>, error_code, msg}`, current `{code: <str>, message}`, and OAuth
 `{error, error_description}`; its API gateway adds a fourth, `{message}` alone, when it
 rejects the `apikey`. Only our own problem vocabulary reaches clients: Supabase's messages

@@ -64,7 +64,8 @@ class SupabaseKeys:
         algorithm = header.get("alg")
         kid = header.get("kid")
         if algorithm == "HS256":
-            # GoTrue falls back to its shared secret for HS256 (reference section 4).
+            # GoTrue falls back to its shared secret for HS256
+            # (supabase/auth: internal/api/auth.go).
             if self._secret is None:
                 raise InvalidToken("HS256 tokens are not accepted by this service.")
             return self._secret
@@ -79,7 +80,7 @@ class SupabaseKeys:
         return key
 
     async def refresh(self, *, force: bool = False) -> bool:
-        """Refetch the JWKS, at most once per MIN_REFETCH_INTERVAL unless forced.
+        """Refetch the JWKS, at most once per MIN_REFETCH_INTERVAL_SECONDS unless forced.
 
         Returns True when a fetch happened and succeeded."""
         async with self._lock:

@@ -1,15 +1,12 @@
-"""The embedded identity provider: users in our own database, tokens signed with our own keys."""
+"""LocalProvider: the capabilities of the embedded store, composed from its aggregates."""
 
 from __future__ import annotations
 
-import logging
 import secrets
-import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
-
-from joserfc.jwk import ECKey, Key
 
 from auth_backend.domain import (
     AccessClaims,
@@ -27,31 +24,37 @@ from auth_backend.errors import (
     RefreshTokenReused,
 )
 from auth_backend.observability import provider_call
-from auth_backend.providers.database import open_database
-from auth_backend.providers.revocations import RevokedSessions
-from auth_backend.providers.store import Store, migrate
+from auth_backend.providers.base import Capability
+from auth_backend.providers.local.database import Database, open_database, ping
+from auth_backend.providers.local.keys import SigningKeys
+from auth_backend.providers.local.migrations import migrate
+from auth_backend.providers.local.revocations import RevokedSessions
+from auth_backend.providers.local.sessions import SessionStore
+from auth_backend.providers.local.users import Users
 from auth_backend.security.passwords import DEFAULT_ARGON2_MEMORY_MIB, PasswordHasher
 from auth_backend.security.token_cache import VerifiedTokenCache
 from auth_backend.security.tokens import (
     CLOCK_LEEWAY_SECONDS,
     LOCAL_SIGNING_ALGORITHM,
-    AccessTokenIssuer,
     AccessTokenVerifier,
     UnknownKeyId,
-    generate_signing_key,
-    public_jwk,
-    resolver_for,
 )
 
-logger = logging.getLogger(__name__)
 
-# A token with an unknown kid makes us re-read the keys (another replica may have added
-# one), but at most this often, so that forged kids cannot turn into database load.
-KEY_RELOAD_INTERVAL_SECONDS = 10.0
+@dataclass(frozen=True, slots=True)
+class _Started:
+    """What `start` opens; one object, so no half-started provider can be used."""
+
+    database: Database
+    users: Users
+    sessions: SessionStore
+    keys: SigningKeys
+    revoked: RevokedSessions
 
 
 class LocalProvider:
     name = "local"
+    capabilities = frozenset({Capability.ACCOUNTS, Capability.SESSIONS})
 
     def __init__(
         self,
@@ -67,41 +70,50 @@ class LocalProvider:
         self._hasher = PasswordHasher(memory_mib=argon2_memory_mib)
         self._verifier = AccessTokenVerifier(issuer=issuer)
         self._verified = VerifiedTokenCache()
-        self._store: Store | None = None
-        self._token_issuer: AccessTokenIssuer | None = None
-        self._keys: dict[str, Key] = {}
-        self._resolve = resolver_for(self._keys)
-        self._keys_loaded_at = 0.0
-        self._revoked: RevokedSessions | None = None
+        self._started: _Started | None = None
 
     @property
-    def store(self) -> Store:
-        if self._store is None:
+    def _parts(self) -> _Started:
+        if self._started is None:
             raise RuntimeError("LocalProvider.start() has not run")
-        return self._store
+        return self._started
+
+    @property
+    def database(self) -> Database:
+        return self._parts.database
+
+    @property
+    def keys(self) -> SigningKeys:
+        return self._parts.keys
 
     async def start(self) -> None:
         database = open_database(self._database_url)
-        self._store = Store(database)
         await migrate(database)
-        await self._load_or_create_keys()
-        self._revoked = RevokedSessions(
-            self._store.sessions_revoked_since, self._ttl + CLOCK_LEEWAY_SECONDS
+        # A cached verification is only as good as the key that made it.
+        keys = SigningKeys(
+            database, issuer=self._issuer_name, ttl=self._ttl, on_change=self._verified.clear
         )
-        await self._revoked.start()
+        await keys.load_or_create()
+        sessions = SessionStore(database)
+        revoked = RevokedSessions(sessions.revoked_since, self._ttl + CLOCK_LEEWAY_SECONDS)
+        await revoked.start()
+        self._started = _Started(database, Users(database), sessions, keys, revoked)
         await self._hasher.warm_up()
 
     async def aclose(self) -> None:
-        if self._revoked is not None:
-            await self._revoked.stop()
+        started, self._started = self._started, None
+        if started is not None:
+            await started.revoked.stop()
         self._hasher.close()
-        if self._store is not None:
-            await self._store.aclose()
+        if started is not None:
+            await started.database.aclose()
+
+    # --- Accounts ----------------------------------------------------------------------------
 
     async def sign_up(self, account: NewAccount, context: ClientContext) -> UserAccount:
         with provider_call(self.name, "sign_up"):
             password_hash = await self._hasher.hash(account.password)
-            return await self.store.create_user(
+            return await self._parts.users.create(
                 email=account.email,
                 password_hash=password_hash,
                 user_metadata=account.user_metadata,
@@ -113,7 +125,8 @@ class LocalProvider:
             return await self._sign_in(credentials, context)
 
     async def _sign_in(self, credentials: Credentials, context: ClientContext) -> TokenGrant:
-        stored = await self.store.find_user_by_email(credentials.email)
+        parts = self._parts
+        stored = await parts.users.find_by_email(credentials.email)
         if stored is None:
             # Same work as a wrong password, so response time does not reveal the account.
             await self._hasher.verify_dummy(credentials.password)
@@ -123,7 +136,7 @@ class LocalProvider:
             raise InvalidCredentials()
         refresh_token = secrets.token_urlsafe(32)
         now = _utc_now()
-        session_id, user = await self.store.start_session(
+        session_id, user = await parts.sessions.start(
             user=stored.account,
             refresh_token=refresh_token,
             now=now,
@@ -133,17 +146,20 @@ class LocalProvider:
         )
         return self._grant(user, session_id, refresh_token, now)
 
+    # --- Sessions ----------------------------------------------------------------------------
+
     async def refresh(self, refresh_token: str, context: ClientContext) -> TokenGrant:
         with provider_call(self.name, "refresh"):
+            parts = self._parts
             replacement = secrets.token_urlsafe(32)
             now = _utc_now()
             try:
-                session_id, user = await self.store.rotate_refresh_token(
+                session_id, user = await parts.sessions.rotate(
                     presented=refresh_token, replacement=replacement, now=now
                 )
             except RefreshTokenReused:
                 # The store has ended the session; make this replica stop its tokens at once.
-                await self._revocations.poll()
+                await parts.revoked.poll()
                 raise
             return self._grant(user, session_id, replacement, now)
 
@@ -153,13 +169,16 @@ class LocalProvider:
         with provider_call(self.name, "sign_out"):
             if claims.session_id is None:
                 raise InvalidToken("The access token carries no session.")
-            ended = await self.store.end_sessions(
+            parts = self._parts
+            ended = await parts.sessions.end(
                 user_id=claims.subject,
                 current_session=UUID(claims.session_id),
                 scope=scope,
                 now=_utc_now(),
             )
-            self._revocations.add(ended)
+            parts.revoked.add(ended)
+
+    # --- every provider ----------------------------------------------------------------------
 
     async def verify_access_token(self, token: str) -> AccessClaims:
         claims = self._verified.get(token)
@@ -167,31 +186,32 @@ class LocalProvider:
             claims = await self._verify_signature_and_claims(token)
             self._verified.put(token, claims)
         # Checked on every call, cached or not: a logout takes effect at once.
-        if claims.session_id in self._revocations:
+        if claims.session_id in self._parts.revoked:
             raise InvalidToken("The session of this access token has ended.")
         return claims
 
     async def _verify_signature_and_claims(self, token: str) -> AccessClaims:
+        keys = self._parts.keys
         try:
-            return self._verifier.verify(token, self._resolve, (LOCAL_SIGNING_ALGORITHM,))
+            return self._verifier.verify(token, keys.resolve, (LOCAL_SIGNING_ALGORITHM,))
         except UnknownKeyId:
-            if not await self._reload_keys_if_due():
+            if not await keys.reload_if_due():
                 raise
-            return self._verifier.verify(token, self._resolve, (LOCAL_SIGNING_ALGORITHM,))
+            return self._verifier.verify(token, keys.resolve, (LOCAL_SIGNING_ALGORITHM,))
 
     async def public_keys(self) -> dict[str, Any]:
-        return {"keys": [public_jwk(key) for key in self._keys.values()]}
+        return self._parts.keys.public_jwks()
 
     async def check_ready(self) -> None:
         try:
-            await self.store.ping()
+            await self._parts.database.read(ping)
         except Exception as error:  # any driver failure means the same thing here
             raise ProviderUnavailable("The user database does not answer.") from error
 
     def _grant(
         self, user: UserAccount, session_id: UUID, refresh_token: str, now: datetime
     ) -> TokenGrant:
-        issued = self._issuer.issue(user, session_id, int(now.timestamp()))
+        issued = self._parts.keys.issuer.issue(user, session_id, int(now.timestamp()))
         return TokenGrant(
             access_token=issued.token,
             expires_in=issued.expires_at - issued.issued_at,
@@ -199,53 +219,6 @@ class LocalProvider:
             refresh_token=refresh_token,
             user=user,
         )
-
-    @property
-    def _revocations(self) -> RevokedSessions:
-        if self._revoked is None:
-            raise RuntimeError("LocalProvider.start() has not run")
-        return self._revoked
-
-    @property
-    def _issuer(self) -> AccessTokenIssuer:
-        if self._token_issuer is None:
-            raise RuntimeError("LocalProvider.start() has not run")
-        return self._token_issuer
-
-    async def _load_or_create_keys(self) -> None:
-        stored = await self.store.signing_keys()
-        if not stored:
-            key = generate_signing_key()
-            await self.store.add_signing_key(
-                kid=key.kid or "",
-                algorithm=LOCAL_SIGNING_ALGORITHM,
-                private_jwk=key.as_dict(private=True),
-                public_jwk=public_jwk(key),
-                now=_utc_now(),
-                only_if_none=True,
-            )
-            # Re-read rather than use our key: a replica starting at the same moment may have
-            # stored the first key instead, and every replica must use that one.
-            stored = await self.store.signing_keys()
-            if any(row.kid == key.kid for row in stored):
-                logger.info("generated a new token signing key", extra={"kid": key.kid})
-        self._install_keys([ECKey.import_key(row.private_jwk) for row in stored])
-
-    def _install_keys(self, keys: list[ECKey]) -> None:
-        # A cached verification is only as good as the key that made it.
-        self._verified.clear()
-        self._keys.clear()
-        self._keys.update({key.kid or "": key for key in keys})
-        self._token_issuer = AccessTokenIssuer(keys[0], self._issuer_name, self._ttl)
-        self._keys_loaded_at = time.monotonic()
-
-    async def _reload_keys_if_due(self) -> bool:
-        if time.monotonic() - self._keys_loaded_at < KEY_RELOAD_INTERVAL_SECONDS:
-            return False
-        stored = await self.store.signing_keys()
-        before = set(self._keys)
-        self._install_keys([ECKey.import_key(row.private_jwk) for row in stored])
-        return set(self._keys) != before
 
 
 def _utc_now() -> datetime:

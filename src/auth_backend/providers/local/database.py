@@ -1,10 +1,10 @@
 """Where the store's SQL runs: each store operation is one sync function over a SQLAlchemy
-`Connection` (providers/queries.py), run as one unit (one transaction) in one hop.
+`Connection` (users.py, sessions.py, keys.py), run as one unit (one transaction) in one hop.
 
 Why: through the async engine every statement is a separate trip. On SQLite (aiosqlite) each
 `await` is a queue put, a worker-thread wake-up and a callback back onto the loop, well over
 a dozen per login, and every millisecond the event loop spends there is taken from the
-password-hashing threads on a small machine (issue #7). Here:
+password-hashing threads on a small machine (bench/RESULTS.md). Here:
 
 - A SQLite file: the whole operation runs on a small thread pool with a sync pysqlite engine,
   one hop per operation, so SQLAlchemy's statement and row processing stay off the event
@@ -50,6 +50,14 @@ SQLITE_BEGIN = "sqlite_begin"
 # with the hashing threads and each operation is short.
 SQLITE_READER_THREADS = 2
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
+
+
+_PING = sa.text("SELECT 1")
+
+
+def ping(connection: Connection) -> None:
+    """The cheapest statement that proves the database answers."""
+    connection.execute(_PING)
 
 
 class Database(Protocol):
