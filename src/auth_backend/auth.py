@@ -19,6 +19,7 @@ from auth_backend import inputs
 from auth_backend.audit import audit
 from auth_backend.domain import (
     Caller,
+    Capability,
     ClientContext,
     JsonObject,
     LogoutScope,
@@ -34,13 +35,7 @@ from auth_backend.errors import (
     RefreshTokenReused,
     ServiceError,
 )
-from auth_backend.providers.base import (
-    Accounts,
-    Capability,
-    IdentityProvider,
-    Sessions,
-    offered,
-)
+from auth_backend.providers.base import Accounts, IdentityProvider, Sessions, offered
 from auth_backend.security.throttling import Rule, Throttle
 
 

@@ -112,11 +112,24 @@ UPSTREAM_MODELS = {
 }
 
 
+def parameter_models() -> set[str]:
+    """The models generated for operations' query and path parameters (api/params.py)."""
+    names = set()
+    for _method, _path, operation in operations():
+        locations = {resolve(parameter)["in"] for parameter in operation.get("parameters", [])}
+        for location in locations & {"query", "path"}:
+            operation_id = operation["operationId"]
+            names.add(f"{operation_id[0].upper()}{operation_id[1:]}Parameters{location.title()}")
+    return names
+
+
 def test_wire_models_are_only_the_generated_ones() -> None:
-    # Bodies in and out are the contract's models: the facade exports one per schema, and
-    # no other module of the service defines a pydantic model of its own (but the provider's
-    # models of Supabase's answers).
-    assert set(models.__all__) == set(SPEC["components"]["schemas"])
+    # Bodies and parameters in and out are the contract's models: the facade exports one per
+    # schema and one per operation's query or path parameters, and no other module of the
+    # service defines a pydantic model of its own (but the provider's models of Supabase's
+    # answers).
+    assert parameter_models() == {"LogOutParametersQuery"}
+    assert set(models.__all__) == set(SPEC["components"]["schemas"]) | parameter_models()
     for module in pkgutil.walk_packages(auth_backend.__path__, "auth_backend."):
         if ".migrations" not in module.name:
             importlib.import_module(module.name)

@@ -22,10 +22,9 @@ from starlette.responses import Response
 from auth_backend.api import auth_routes, operations_routes
 from auth_backend.api.guards import Guard, authenticated
 from auth_backend.api.state import service_of
-from auth_backend.domain import Caller
+from auth_backend.domain import Caller, Capability
 from auth_backend.errors import NotSupportedByProvider
 from auth_backend.observability.metrics import SUCCESS, OperationOutcomes
-from auth_backend.providers.base import Capability
 
 Handler = Callable[[Request], Awaitable[Response]]
 GuardedHandler = Callable[[Request, Caller], Awaitable[Response]]
@@ -95,10 +94,25 @@ def contract_operations(contract: dict[str, Any]) -> list[tuple[str, str, str]]:
     ]
 
 
-def register(app: FastAPI, contract: dict[str, Any]) -> None:
-    """A route for every operation of the contract, served by its entry in the table."""
+def table_mismatches(contract: dict[str, Any], table: dict[str, Operation]) -> list[str]:
+    """How the table and the contract disagree: operations one names and the other lacks."""
+    in_contract = {operation_id for _, _, operation_id in contract_operations(contract)}
+    return [f"{name}: in the contract, not in the table" for name in in_contract - set(table)] + [
+        f"{name}: in the table, not in the contract" for name in set(table) - in_contract
+    ]
+
+
+def register(
+    app: FastAPI, contract: dict[str, Any], table: dict[str, Operation] | None = None
+) -> None:
+    """A route for every operation of the contract, served by its entry in the table; an app
+    whose table and contract disagree is not built."""
+    table = OPERATIONS if table is None else table
+    mismatches = table_mismatches(contract, table)
+    if mismatches:
+        raise RuntimeError("operations table and contract differ: " + "; ".join(sorted(mismatches)))
     for path, method, operation_id in contract_operations(contract):
-        operation = OPERATIONS[operation_id]
+        operation = table[operation_id]
         endpoint = operation.endpoint() if _wrapped(operation) else operation.handler
         app.add_api_route(path, endpoint, methods=[method.upper()], operation_id=operation_id)
 

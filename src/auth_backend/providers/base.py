@@ -14,11 +14,11 @@ errors, so that every provider fails the same way on the wire.
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
 from auth_backend.domain import (
     AccessClaims,
+    Capability,
     ClientContext,
     Credentials,
     LogoutScope,
@@ -26,11 +26,6 @@ from auth_backend.domain import (
     TokenGrant,
     UserAccount,
 )
-
-
-class Capability(StrEnum):
-    ACCOUNTS = "accounts"
-    SESSIONS = "sessions"
 
 
 @runtime_checkable

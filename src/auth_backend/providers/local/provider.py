@@ -10,6 +10,7 @@ from uuid import UUID
 
 from auth_backend.domain import (
     AccessClaims,
+    Capability,
     ClientContext,
     Credentials,
     LogoutScope,
@@ -24,7 +25,6 @@ from auth_backend.errors import (
     RefreshTokenReused,
 )
 from auth_backend.observability import provider_call
-from auth_backend.providers.base import Capability
 from auth_backend.providers.local.database import Database, open_database, ping
 from auth_backend.providers.local.keys import SigningKeys
 from auth_backend.providers.local.migrations import migrate

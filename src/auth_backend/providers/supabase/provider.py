@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict
 
 from auth_backend.domain import (
     AccessClaims,
+    Capability,
     ClientContext,
     Credentials,
     LogoutScope,
@@ -21,7 +22,6 @@ from auth_backend.domain import (
     UserAccount,
 )
 from auth_backend.errors import InvalidCredentials, ProviderError, ServiceError
-from auth_backend.providers.base import Capability
 from auth_backend.providers.supabase.client import PROVIDER_NAME, SupabaseClient, parse_answer
 from auth_backend.providers.supabase.errors import REFRESH_CALL, USER_TOKEN_CALL
 from auth_backend.providers.supabase.keys import SupabaseKeys
