@@ -105,7 +105,7 @@ def test_routes_and_operations_are_the_same_set() -> None:
 
 
 # Models of another service's wire format (Supabase's answers), parsed inside the provider and
-# never sent to our clients: providers do not use our wire models (DESIGN.md).
+# never sent to our clients: providers do not use our wire models (docs/architecture.md).
 UPSTREAM_MODELS = {
     "auth_backend.providers.supabase.provider._SupabaseUser",
     "auth_backend.providers.supabase.provider._SupabaseSession",

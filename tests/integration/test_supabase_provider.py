@@ -155,7 +155,8 @@ async def test_our_password_policy_runs_before_supabase_is_called(
 async def test_concurrent_signups_of_one_email_never_produce_a_500(
     supabase_double: SupabaseDouble,
 ) -> None:
-    # Supabase itself answers racing creates with 500s (reference, Corrections).
+    # Supabase itself answers racing creates with 500s (docs/reference/supabase-auth-behaviour.md,
+    # Corrections).
     supabase_double.configure(create_user_db_latency=0.2)
     email = unique_email("race")
     async with supabase_service(supabase_double) as client:

@@ -11,7 +11,8 @@ from pydantic import ValidationError
 from auth_backend.settings import Settings, describe_settings_error, to_async_database_url
 from tests.conftest import ROOT, make_settings
 
-# The Supabase CLI's public demo anon key (reference section 7): a JWT whose role is anon.
+# The Supabase CLI's public demo anon key (docs/reference/supabase-auth-behaviour.md §7): a JWT
+# whose role is anon.
 ANON_JWT = (
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzdXBhYmFzZS1kZW1vIiwicm9sZSI6ImFub24iLCJleHAiOjE5ODM4MTI5OTZ9"
     ".CRXP1A7WOeoJeXxjNni43kdQwgnWNReilDMblYTn_I0"
