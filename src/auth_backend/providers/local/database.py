@@ -60,6 +60,11 @@ def ping(connection: Connection) -> None:
     connection.execute(_PING)
 
 
+# Every engine is made with hide_parameters: a failed statement's exception (and so any log
+# line or traceback made from it) names the statement but never its values, which include
+# password hashes and refresh-token hashes.
+
+
 class Database(Protocol):
     """Runs store operations; `engine` is the async engine of the same database."""
 
@@ -88,7 +93,9 @@ def open_database(database_url: str) -> Database:
     if url.get_backend_name() != "sqlite":
         from sqlalchemy.ext.asyncio import create_async_engine  # noqa: PLC0415 (see above)
 
-        engine = create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+        engine = create_async_engine(
+            url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True
+        )
         # Reads are single statements: without BEGIN and ROLLBACK they take one round trip.
         return AsyncDatabase(engine, reads=engine.execution_options(isolation_level="AUTOCOMMIT"))
     if url.database and url.database != ":memory:":
@@ -101,7 +108,9 @@ def open_database(database_url: str) -> Database:
 def _sqlite_engine(url: URL) -> AsyncEngine:
     from sqlalchemy.ext.asyncio import create_async_engine  # noqa: PLC0415 (see the imports)
 
-    engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
+    engine = create_async_engine(
+        url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}, hide_parameters=True
+    )
     event.listen(engine.sync_engine, "connect", _tune_sqlite)
     event.listen(engine.sync_engine, "begin", _begin_sqlite)
     return engine
@@ -184,6 +193,7 @@ class SqliteDatabase:
             poolclass=sa.QueuePool,
             pool_size=SQLITE_READER_THREADS + 1,
             max_overflow=0,
+            hide_parameters=True,
         )
         # Only a pool event: a "begin" listener, as on the async engine, would make every
         # statement on this engine go through SQLAlchemy's event dispatch (a third of the
