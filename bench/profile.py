@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
 def target(suite: Suite, scenario: str) -> Iterator[tuple[Server, str, dict[str, object]]]:
     json_header = "Content-Type: application/json"
     if scenario == "supabase-login":
-        from tests.supabase_double import run_double  # noqa: PLC0415
+        from doubles.supabase import run_double  # noqa: PLC0415
 
         with run_double(mode="es256") as double:
             double.create_user_directly("profile@example.com", PASSWORD)

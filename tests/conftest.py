@@ -24,14 +24,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from auth_backend.main import create_app
 from auth_backend.observability.logging import JsonFormatter
 from auth_backend.settings import Settings
+from doubles.supabase import SupabaseDouble
 from scripts.service_process import free_port, start_service, stop_process
-from tests.supabase_double import SupabaseDouble
-from tests.supabase_double.conftest_fixtures import (  # noqa: F401  (fixtures)
-    supabase_double,
-    supabase_double_hs256,
-    supabase_double_hs256_process,
-    supabase_double_process,
-)
+
+pytest_plugins = ["doubles.supabase.pytest_plugin"]
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from auth_backend.providers.local import LocalProvider
+from doubles.supabase import SupabaseDouble
 from tests.conftest import (
     LogLines,
     PostgresServer,
@@ -23,7 +24,6 @@ from tests.conftest import (
     running_app,
     supabase_settings,
 )
-from tests.supabase_double import SupabaseDouble
 from tests.test_auth_endpoints import assert_problem
 
 

@@ -30,8 +30,8 @@ from auth_backend.main import create_app
 from auth_backend.providers.supabase import SupabaseProvider
 from auth_backend.providers.supabase.errors import UpstreamError, map_error, parse_error
 from auth_backend.settings import Settings
+from doubles.supabase import SupabaseDouble
 from tests.conftest import running_app, start_server, stop_server, supabase_settings, unique_email
-from tests.supabase_double import SupabaseDouble
 
 PASSWORD = "correct horse battery"
 Service = tuple[FastAPI, httpx.AsyncClient]

@@ -17,8 +17,8 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from .config import octet_key
-from .runner import SupabaseDouble, run_double
+from doubles.supabase.config import octet_key
+from doubles.supabase.runner import SupabaseDouble, run_double
 
 # Reference §7: the CLI's published demo keys.
 CLI_ANON_KEY = (
