@@ -15,10 +15,10 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey
 
 from auth_backend.settings import Settings
-from tests.conftest import ROOT, LiveServer, unique_email
+from tests.support.accounts import PASSWORD, unique_email
+from tests.support.services import ROOT, LiveServer
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-PASSWORD = "correct horse battery"
 
 
 def snippet(name: str) -> str:

@@ -26,7 +26,7 @@ import auth_backend
 from auth_backend import errors, models
 from auth_backend.contract import contract_path
 from auth_backend.main import create_app
-from tests.conftest import ROOT, make_settings, service_missing
+from tests.support.services import ROOT, make_settings, service_missing
 
 SPEC_PATH = ROOT / "openapi" / "openapi.yaml"
 SPEC: dict[str, Any] = yaml.safe_load(SPEC_PATH.read_text(encoding="utf-8"))

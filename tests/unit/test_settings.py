@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from auth_backend.settings import Settings, describe_settings_error, to_async_database_url
-from tests.conftest import ROOT, make_settings
+from tests.support.services import ROOT, make_settings
 
 # The Supabase CLI's public demo anon key (reference section 7): a JWT whose role is anon.
 ANON_JWT = (
