@@ -70,8 +70,8 @@ format: install ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix src tests scripts bench doubles
 	$(BIN)/ruff format src tests scripts bench doubles
 
-typecheck: install ## mypy --strict on src/
-	$(BIN)/mypy src
+typecheck: install ## mypy --strict on src/, tests/, scripts/, bench/ and doubles/
+	$(BIN)/mypy src tests scripts bench doubles
 
 generate: install ## Regenerate the Pydantic models from openapi/openapi.yaml
 	$(BIN)/python scripts/generate_models.py

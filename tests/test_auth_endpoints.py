@@ -215,7 +215,10 @@ async def test_wrong_password_and_unknown_email_look_the_same(service: httpx.Asy
     unknown = await log_in(service, unique_email("ghost"))
     for response in (wrong, unknown):
         assert_problem(response, 401, "invalid_credentials")
-    strip = lambda r: {k: v for k, v in r.json().items() if k != "request_id"}  # noqa: E731
+
+    def strip(response: httpx.Response) -> dict[str, Any]:
+        return {k: v for k, v in response.json().items() if k != "request_id"}
+
     assert strip(wrong) == strip(unknown)
 
 

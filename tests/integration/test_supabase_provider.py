@@ -275,7 +275,7 @@ async def test_upstream_faults_are_502_or_503_and_never_hang(
 
 
 async def test_an_unreachable_supabase_is_503(tmp_path: Any) -> None:
-    settings = Settings(  # type: ignore[call-arg]
+    settings = Settings(
         _env_file=None,
         supabase_url="http://127.0.0.1:9",
         supabase_service_key="sb_secret_x",

@@ -54,9 +54,7 @@ def redis_from_environment() -> str:
 
 def make_settings(**overrides: Any) -> Settings:
     # _env_file=None: a developer's own .env must not change what the tests exercise.
-    # pydantic-settings' init-only `_env_file` is not a declared field, so mypy's pydantic
-    # plugin sees no such argument; there is no typed way to pass it.
-    return Settings(_env_file=None, **overrides)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **overrides)
 
 
 @asynccontextmanager

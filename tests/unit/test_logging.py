@@ -266,7 +266,7 @@ def _state(logger: logging.Logger) -> tuple[list[logging.Handler], int, bool, bo
     return logger.handlers[:], logger.level, logger.propagate, logger.disabled
 
 
-class RecordingHandler(logging.StreamHandler):
+class RecordingHandler(logging.StreamHandler[io.StringIO]):
     def __init__(self, stream: io.StringIO) -> None:
         super().__init__(stream)
         self.records: list[logging.LogRecord] = []
