@@ -63,15 +63,15 @@ test: install node-tools check pytest ## Everything CI runs: lint, types, drift 
 check: lint typecheck check-models check-env check-lock check-docs-assets lint-spec check-contract-diff ## Static checks only
 
 lint: install ## ruff lint and format check
-	$(BIN)/ruff check src tests scripts bench
-	$(BIN)/ruff format --check src tests scripts bench
+	$(BIN)/ruff check src tests scripts bench doubles
+	$(BIN)/ruff format --check src tests scripts bench doubles
 
 format: install ## Apply ruff's fixes and formatting
-	$(BIN)/ruff check --fix src tests scripts bench
-	$(BIN)/ruff format src tests scripts bench
+	$(BIN)/ruff check --fix src tests scripts bench doubles
+	$(BIN)/ruff format src tests scripts bench doubles
 
-typecheck: install ## mypy --strict on src/
-	$(BIN)/mypy src
+typecheck: install ## mypy --strict on src/, tests/, scripts/, bench/ and doubles/
+	$(BIN)/mypy src tests scripts bench doubles
 
 generate: install ## Regenerate the Pydantic models from openapi/openapi.yaml
 	$(BIN)/python scripts/generate_models.py
@@ -149,12 +149,12 @@ bench-lock: $(UV) ## Re-pin bench/requirements.txt, holding the server stack to 
 bench: install bench-env wrk ## The benchmark suite (about 8 minutes); updates bench/RESULTS.md
 	@# Bytecode compiled ahead, as in the container image: start-up must not measure the compiler
 	@# (PYTHONDONTWRITEBYTECODE=1 would otherwise make every start compile from source).
-	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib src bench tests/supabase_double >/dev/null
+	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib src bench doubles/supabase >/dev/null
 	$(BENCH_VENV)/bin/python -m compileall -q -j 0 $(BENCH_VENV)/lib >/dev/null
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 bench-profile: install bench-env wrk ## py-spy profiles of /me, /health, the login storm, Supabase login
-	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib src bench tests/supabase_double >/dev/null
+	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib src bench doubles/supabase >/dev/null
 	for scenario in me health login supabase-login; do $(BIN)/python -m bench.profile $$scenario >/dev/null || exit 1; done
 	@echo "profiles written to bench/profiles/"
 

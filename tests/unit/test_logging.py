@@ -27,7 +27,7 @@ from auth_backend.observability.logging import (
     secrets_of,
 )
 from auth_backend.observability.request_id import current_request_id
-from tests.conftest import make_settings
+from tests.support.services import make_settings
 
 JWT = "eyJhbGciOiJFUzI1NiIsImtpZCI6ImFiYyJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJlLWJ5dGVz"
 
@@ -266,7 +266,7 @@ def _state(logger: logging.Logger) -> tuple[list[logging.Handler], int, bool, bo
     return logger.handlers[:], logger.level, logger.propagate, logger.disabled
 
 
-class RecordingHandler(logging.StreamHandler):
+class RecordingHandler(logging.StreamHandler[io.StringIO]):
     def __init__(self, stream: io.StringIO) -> None:
         super().__init__(stream)
         self.records: list[logging.LogRecord] = []
