@@ -20,7 +20,12 @@ class LoginRequest(BaseModel):
     `validation_failed`; `.test` is accepted for test suites.
 
     """
-    password: Annotated[str, Field(examples=["correct horse battery staple"])]
+    password: Annotated[str, Field(examples=["correct horse battery staple"], max_length=72)]
+    """
+    No account has a longer password (passwords are at most 72 bytes of UTF-8), so
+    longer input is refused with `validation_failed` before any work is done on it.
+
+    """
 
 
 class RefreshRequest(BaseModel):
@@ -50,7 +55,10 @@ class PasswordGrantForm(BaseModel):
     `validation_failed`; `.test` is accepted for test suites.
 
     """
-    password: Annotated[str, Field(examples=["correct horse battery staple"])]
+    password: Annotated[str, Field(examples=["correct horse battery staple"], max_length=72)]
+    """
+    As `LoginRequest.password`.
+    """
     scope: str | None = None
     """
     Accepted for compatibility and ignored.
@@ -251,10 +259,14 @@ class SignUpRequest(BaseModel):
     `validation_failed`; `.test` is accepted for test suites.
 
     """
-    password: Annotated[str, Field(examples=["correct horse battery staple"])]
+    password: Annotated[
+        str, Field(examples=["correct horse battery staple"], max_length=72, min_length=8)
+    ]
     """
-    At least 8 characters and at most 72 bytes of UTF-8 after NFKC normalisation;
-    anything else is refused with `weak_password`.
+    8 to 72 characters, and after NFKC normalisation still at least 8 characters and
+    at most 72 bytes of UTF-8, and not one of the 30,000 most common passwords;
+    anything else is refused with `weak_password` (the lengths too, though the schema
+    states them).
 
     """
     user_metadata: Metadata | None = None

@@ -14,6 +14,10 @@ from typing import ClassVar
 class FieldProblem:
     field: str
     message: str
+    # The validator's own name for the problem (pydantic's error type, e.g.
+    # `string_too_short`), for handlers that answer some problems with a more specific code;
+    # never shown to the client.
+    kind: str | None = None
 
 
 class ServiceError(Exception):

@@ -167,8 +167,12 @@ async def test_passwords_over_72_bytes_are_wrong_credentials_without_a_call(
     supabase_double: SupabaseDouble,
 ) -> None:
     async with supabase_service(supabase_double) as client:
-        response = await log_in(client, unique_email(), "x" * 100)
-    assert problem_code(response) == (401, "invalid_credentials")
+        # 40 characters, 80 bytes: within the contract's 72 characters, over the byte rule.
+        over_72_bytes = await log_in(client, unique_email(), "é" * 40)
+        # Over the contract's 72 characters: refused as input before anything else.
+        over_72_characters = await log_in(client, unique_email(), "x" * 100)
+    assert problem_code(over_72_bytes) == (401, "invalid_credentials")
+    assert problem_code(over_72_characters) == (400, "validation_failed")
     assert "/auth/v1/token" not in supabase_double.stats()["requests"]
 
 

@@ -14,6 +14,7 @@ from auth_backend.api.responses import NO_STORE, model_response
 from auth_backend.api.state import client_context, me_bodies_of, service_of
 from auth_backend.api.wire import grant_to_wire, user_to_wire
 from auth_backend.domain import Caller
+from auth_backend.errors import ValidationFailed, WeakPassword
 from auth_backend.models import (
     LoginRequest,
     LogOutParametersQuery,
@@ -21,10 +22,26 @@ from auth_backend.models import (
     RefreshRequest,
     SignUpRequest,
 )
+from auth_backend.security.passwords import TOO_LONG, TOO_SHORT
+
+# The contract states the password's length bounds in its schema and answers them, like the
+# rest of the policy, with weak_password.
+_PASSWORD_LENGTH = {
+    ("body.password", "string_too_short"): TOO_SHORT,
+    ("body.password", "string_too_long"): TOO_LONG,
+}
 
 
 async def sign_up(request: Request) -> Response:
-    body = await json_body(request, SignUpRequest)
+    try:
+        body = await json_body(request, SignUpRequest)
+    except ValidationFailed as failed:
+        reasons = [
+            _PASSWORD_LENGTH.get((problem.field, problem.kind or "")) for problem in failed.errors
+        ]
+        if reasons and all(reasons):
+            raise WeakPassword(reasons[0]) from None
+        raise
     metadata = body.user_metadata.model_dump() if body.user_metadata else None
     user = await service_of(request).sign_up(
         body.email, body.password, metadata, client_context(request)
