@@ -135,6 +135,28 @@ class Settings(_WithRateLimits):
     access_token_ttl: int = Field(
         default=3600, ge=60, le=604800, description="Access token lifetime in seconds (local)."
     )
+    session_max_lifetime: int = Field(
+        default=30 * 24 * 3600,
+        ge=300,
+        le=366 * 24 * 3600,
+        description="Seconds a session may live, refreshes or not, before its user must log in "
+        "again (local; on Supabase, its own time-box setting).",
+    )
+    session_inactivity_timeout: int = Field(
+        default=7 * 24 * 3600,
+        ge=300,
+        le=366 * 24 * 3600,
+        description="Seconds a session may go without a refresh before it ends (local; on "
+        "Supabase, its own inactivity-timeout setting).",
+    )
+    refresh_token_reuse_interval: int = Field(
+        default=10,
+        ge=0,
+        le=60,
+        description="Seconds after a refresh token's first use during which presenting it "
+        "again (a client's retry) gets another token of the same session instead of ending "
+        "the session as reuse (local; Supabase has its own, also 10 s by default).",
+    )
     argon2_memory_mib: int = Field(
         default=DEFAULT_ARGON2_MEMORY_MIB,
         description="Argon2id memory per password hash in MiB (local), one of OWASP's "

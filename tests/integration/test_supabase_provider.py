@@ -156,11 +156,21 @@ async def test_concurrent_signups_of_one_email_never_produce_a_500(
 # --- login mappings --------------------------------------------------------------------------
 
 
-async def test_banned_users_get_403(supabase_double: SupabaseDouble) -> None:
+async def test_banned_users_get_the_401_of_any_wrong_password(
+    supabase_double: SupabaseDouble,
+) -> None:
+    # Supabase checks the ban before the password: a 403 would tell a guesser that the address
+    # has an account. The banned user, right password or not, gets what everyone else gets.
     email = unique_email()
     supabase_double.create_user_directly(email, PASSWORD, ban_duration="1h")
     async with supabase_service(supabase_double) as client:
-        assert problem_code(await log_in(client, email)) == (403, "user_banned")
+        banned_right = await log_in(client, email)
+        banned_wrong = await log_in(client, email, "not the password at all")
+        unknown = await log_in(client, unique_email(), "not the password at all")
+    assert problem_code(banned_right) == (401, "invalid_credentials")
+    assert problem_code(banned_wrong) == (401, "invalid_credentials")
+    body = {key: value for key, value in banned_wrong.json().items() if key != "request_id"}
+    assert body == {key: value for key, value in unknown.json().items() if key != "request_id"}
 
 
 async def test_passwords_over_72_bytes_are_wrong_credentials_without_a_call(

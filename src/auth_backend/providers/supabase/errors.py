@@ -150,6 +150,11 @@ _INVALID_REFRESH_TOKEN: dict[str, Callable[[UpstreamError], ServiceError]] = {
 }
 USER_TOKEN_CALL = _INVALID_USER_TOKEN
 REFRESH_CALL = _INVALID_REFRESH_TOKEN
+# Supabase checks a ban before the password, so its user_banned would tell anyone guessing
+# that the address has an account (and is banned): answered like any wrong password.
+PASSWORD_GRANT_CALL: dict[str, Callable[[UpstreamError], ServiceError]] = {
+    "user_banned": lambda _e: InvalidCredentials(),
+}
 
 
 def map_error(

@@ -23,7 +23,11 @@ from auth_backend.domain import (
 )
 from auth_backend.errors import InvalidCredentials, ProviderError, ServiceError
 from auth_backend.providers.supabase.client import PROVIDER_NAME, SupabaseClient, parse_answer
-from auth_backend.providers.supabase.errors import REFRESH_CALL, USER_TOKEN_CALL
+from auth_backend.providers.supabase.errors import (
+    PASSWORD_GRANT_CALL,
+    REFRESH_CALL,
+    USER_TOKEN_CALL,
+)
 from auth_backend.providers.supabase.keys import SupabaseKeys
 from auth_backend.security.passwords import MAX_PASSWORD_BYTES
 from auth_backend.security.tokens import AccessTokenVerifier, UnknownKeyId
@@ -148,6 +152,7 @@ class SupabaseProvider:
             "password_grant",
             body={"email": credentials.email, "password": credentials.password},
             headers=self._user_headers(context),
+            overrides=PASSWORD_GRANT_CALL,
         )
         return _grant(parse_answer(_SupabaseSession, answer, "password_grant"))
 
