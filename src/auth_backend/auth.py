@@ -13,7 +13,8 @@ ended-session check and the provider's cache of verified tokens, all behind one 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, cast
+import time
+from typing import Any, NoReturn, cast
 
 from auth_backend import inputs
 from auth_backend.audit import audit
@@ -21,6 +22,7 @@ from auth_backend.domain import (
     Caller,
     Capability,
     ClientContext,
+    Credentials,
     JsonObject,
     LogoutScope,
     TokenGrant,
@@ -37,6 +39,7 @@ from auth_backend.errors import (
 )
 from auth_backend.providers.base import Accounts, IdentityProvider, Sessions, offered
 from auth_backend.security.throttling import Rule, Throttle
+from auth_backend.security.timing import FailureFloor
 
 
 def bearer_token(authorization: str | None) -> str:
@@ -51,9 +54,12 @@ def bearer_token(authorization: str | None) -> str:
 
 
 class AuthService:
-    def __init__(self, provider: IdentityProvider, throttle: Throttle) -> None:
+    def __init__(
+        self, provider: IdentityProvider, throttle: Throttle, failure_floor: FailureFloor
+    ) -> None:
         self.provider = provider
         self._throttle = throttle
+        self._failure_floor = failure_floor
         self._accounts = cast("Accounts | None", offered(provider, Capability.ACCOUNTS))
         self._sessions = cast("Sessions | None", offered(provider, Capability.SESSIONS))
 
@@ -82,6 +88,12 @@ class AuthService:
         audit("signup_succeeded", ip=client.ip, user_id=str(user.id))
         return user
 
+    def refuse_sign_up(self, email: str, error: ServiceError, client: ClientContext) -> NoReturn:
+        """A signup the contract's schema refused for its password alone: audited like any
+        other refused signup, then raised (no password was normalised or hashed)."""
+        audit("signup_failed", ip=client.ip, email=inputs.normalize_email(email), reason=error.code)
+        raise error
+
     async def log_in(
         self, email: str, password: str, client: ClientContext, email_field: str = "body.email"
     ) -> TokenGrant:
@@ -90,7 +102,7 @@ class AuthService:
             await self._throttle.consume(Rule.LOGIN_PER_IP, client.ip or "unknown")
             # Counted per email whether or not the account exists, so limits reveal nothing.
             await self._throttle.check(Rule.LOGIN_PER_ACCOUNT, credentials.email)
-            grant = await self._accounts_or_501().sign_in(credentials, client)
+            grant = await self._sign_in(credentials, client)
         except ServiceError as error:
             if isinstance(error, InvalidCredentials):
                 await self._throttle.record(Rule.LOGIN_PER_ACCOUNT, credentials.email)
@@ -98,6 +110,16 @@ class AuthService:
             raise
         audit("login_succeeded", ip=client.ip, user_id=str(grant.user.id))
         return grant
+
+    async def _sign_in(self, credentials: Credentials, client: ClientContext) -> TokenGrant:
+        accounts = self._accounts_or_501()
+        started = time.monotonic()
+        try:
+            return await accounts.sign_in(credentials, client)
+        except InvalidCredentials:
+            # Every failure takes as long, whatever made it fail (security/timing.py).
+            await self._failure_floor.pad(started)
+            raise
 
     async def refresh(self, refresh_token: str, client: ClientContext) -> TokenGrant:
         try:

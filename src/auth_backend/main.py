@@ -25,6 +25,7 @@ from auth_backend.contract import load_contract
 from auth_backend.providers import build_provider
 from auth_backend.providers.base import IdentityProvider
 from auth_backend.security.throttling import Rule, Throttle, storage_for
+from auth_backend.security.timing import FailureFloor
 from auth_backend.settings import Settings
 
 logger = logging.getLogger("auth_backend")
@@ -71,7 +72,9 @@ def create_app(
     )
     app.state.provider = provider
     app.state.settings = settings
-    app.state.auth = AuthService(provider, throttle)
+    app.state.auth = AuthService(
+        provider, throttle, FailureFloor(settings.login_failure_min_seconds)
+    )
     app.state.me_bodies = RenderedBodies()
     # Serve the hand-written contract, not one derived from the routes.
     app.openapi = lambda: contract  # type: ignore[method-assign]

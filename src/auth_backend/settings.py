@@ -135,6 +135,15 @@ class Settings(_WithRateLimits):
     access_token_ttl: int = Field(
         default=3600, ge=60, le=604800, description="Access token lifetime in seconds (local)."
     )
+    login_failure_min_seconds: float = Field(
+        default=0.25,
+        ge=0,
+        le=2,
+        description="Seconds every failed login takes at least (more when recent failures took "
+        "longer), so that a wrong password, an unknown address and a banned account cannot be "
+        "told apart by timing. Keep it above the slowest password check (Supabase's bcrypt "
+        "plus the round trip).",
+    )
     session_max_lifetime: int = Field(
         default=30 * 24 * 3600,
         ge=300,

@@ -5,6 +5,7 @@ Thin: parse the contract's models, call the application service, render the answ
 
 from __future__ import annotations
 
+import pydantic_core
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -33,19 +34,18 @@ _PASSWORD_LENGTH = {
 
 
 async def sign_up(request: Request) -> Response:
+    service, client = service_of(request), client_context(request)
     try:
         body = await json_body(request, SignUpRequest)
     except ValidationFailed as failed:
-        reasons = [
-            _PASSWORD_LENGTH.get((problem.field, problem.kind or "")) for problem in failed.errors
-        ]
-        if reasons and all(reasons):
-            raise WeakPassword(reasons[0]) from None
-        raise
+        reasons = [_PASSWORD_LENGTH.get((error.field, error.kind or "")) for error in failed.errors]
+        if not (reasons and all(reasons)):
+            raise
+        # Valid JSON whose every other member passed: its email is a string.
+        email = pydantic_core.from_json(await request.body())["email"]
+        service.refuse_sign_up(email, WeakPassword(reasons[0]), client)
     metadata = body.user_metadata.model_dump() if body.user_metadata else None
-    user = await service_of(request).sign_up(
-        body.email, body.password, metadata, client_context(request)
-    )
+    user = await service.sign_up(body.email, body.password, metadata, client)
     return model_response(user_to_wire(user), status_code=201)
 
 

@@ -58,6 +58,14 @@ class SessionPolicy:
     inactivity_timeout: timedelta
     reuse_interval: timedelta
 
+    def retry(self, used_at: datetime | None, now: datetime) -> bool:
+        """Whether presenting a token used at `used_at` again is a client's retry. A request
+        that lost a race may have started before the winner used the token (`now` earlier
+        than `used_at`): still within the interval, unless there is no interval at all."""
+        if used_at is None or not self.reuse_interval:
+            return False
+        return now - used_at <= self.reuse_interval
+
     def ended_by_age(self, created_at: datetime, last_used_at: datetime, now: datetime) -> bool:
         return now - created_at > self.max_lifetime or now - last_used_at > self.inactivity_timeout
 
@@ -170,11 +178,7 @@ def _rotate_refresh_token(
     row = connection.execute(_REFRESH_TOKEN_STATE, {"b_hash": presented_hash}).first()
     if row is None:
         raise InvalidRefreshToken()
-    if claimed.rowcount != 1 and not (
-        row.revoked_at is None
-        and row.used_at is not None
-        and now - row.used_at <= policy.reuse_interval
-    ):
+    if claimed.rowcount != 1 and not (row.revoked_at is None and policy.retry(row.used_at, now)):
         _revoke(connection, [row.session_id], now)
         return Rotation(session_id=row.session_id, user=None, refusal=RefreshTokenReused())
     if row.revoked_at is not None:
