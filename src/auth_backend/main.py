@@ -67,7 +67,11 @@ def create_app(
         redoc_url=None,
     )
     throttle = Throttle(
-        storage_for(settings.redis_url), {rule: settings.rate_limit(rule) for rule in Rule}
+        storage_for(settings.redis_url, settings.redis_timeout),
+        {rule: settings.rate_limit(rule) for rule in Rule},
+        ipv6_prefix=settings.throttle_ipv6_prefix,
+        timeout=settings.redis_timeout,
+        probe_interval=settings.redis_probe_interval,
     )
     app.state.provider = provider
     app.state.settings = settings
