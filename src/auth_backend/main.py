@@ -54,6 +54,7 @@ def create_app(
             yield
         finally:
             gc.unfreeze()
+            await throttle.aclose()
             await provider.aclose()
             logger.info("auth-backend stopped: provider connections closed")
 
@@ -74,6 +75,7 @@ def create_app(
         probe_interval=settings.redis_probe_interval,
     )
     app.state.provider = provider
+    app.state.throttle = throttle
     app.state.settings = settings
     app.state.auth = AuthService(provider, throttle)
     app.state.me_bodies = RenderedBodies()

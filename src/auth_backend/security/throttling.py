@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import functools
 import ipaddress
 import logging
@@ -163,7 +164,7 @@ end
 return 0
 """
 
-DEFAULT_REDIS_TIMEOUT = 0.3
+DEFAULT_REDIS_TIMEOUT = 0.5
 DEFAULT_PROBE_INTERVAL = 5.0
 
 
@@ -230,6 +231,13 @@ class Throttle:
     def degraded(self) -> bool:
         """Whether limits are currently kept in this process's memory instead of Redis."""
         return self._degraded
+
+    async def aclose(self) -> None:
+        """Stop a pending probe (the loop that would finish it is ending)."""
+        if self._probe is not None and not self._probe.done():
+            self._probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._probe
 
     def client_key(self, ip: str | None) -> str:
         """The identifier of a client IP in per-IP limits (IPv6: its network)."""
