@@ -101,13 +101,13 @@ class AuthService:
             # be verified under one check, and refunded below unless the guess was wrong.
             reservations.append(
                 await self._throttle.reserve(
-                    Rule.LOGIN_PER_ACCOUNT_AND_IP,
+                    Rule.LOGIN_PER_ACCOUNT,
                     normalized_email,
                     self._throttle.client_key(client.ip),
                 )
             )
             reservations.append(
-                await self._throttle.reserve(Rule.LOGIN_PER_ACCOUNT, normalized_email)
+                await self._throttle.reserve(Rule.LOGIN_PER_ACCOUNT_CEILING, normalized_email)
             )
             credentials = inputs.credentials_for(normalized_email, password)
             grant = await self._accounts_or_501().sign_in(credentials, client)

@@ -46,7 +46,7 @@ async def test_concurrent_guesses_from_one_ip_are_verified_at_most_the_limit(
     request: pytest.FixtureRequest, tmp_path: Path, provider: str, storage: dict[str, str]
 ) -> None:
     async with throttled_service(
-        request, tmp_path, provider, throttle_login_per_account_and_ip="10/minute", **storage
+        request, tmp_path, provider, throttle_login_per_account="10/minute", **storage
     ) as (_app, client):
         email = await signed_up(client)
         attacker = fresh_ip()
@@ -70,7 +70,7 @@ async def test_concurrent_guesses_from_many_ips_are_verified_at_most_the_ceiling
     request: pytest.FixtureRequest, tmp_path: Path, provider: str, storage: dict[str, str]
 ) -> None:
     async with throttled_service(
-        request, tmp_path, provider, throttle_login_per_account="10/hour", **storage
+        request, tmp_path, provider, throttle_login_per_account_ceiling="10/hour", **storage
     ) as (_app, client):
         email = await signed_up(client)
         # Successful logins before the attack do not count against the ceiling.
@@ -94,8 +94,8 @@ async def test_a_successful_login_gives_its_reservation_back(
         request,
         tmp_path,
         provider,
-        throttle_login_per_account_and_ip="3/minute",
         throttle_login_per_account="3/minute",
+        throttle_login_per_account_ceiling="3/minute",
         **storage,
     ) as (_app, client):
         email = await signed_up(client)
@@ -126,11 +126,11 @@ async def test_refunds_remove_the_reserved_event_from_redis(redis_url: str) -> N
     key = f"LIMITS:LIMITER/auth-backend/login-account/{account}/5/1/minute"
     connection = aioredis.Redis.from_url(redis_url)
     try:
-        first = await throttle.reserve(Rule.LOGIN_PER_ACCOUNT, account)
+        first = await throttle.reserve(Rule.LOGIN_PER_ACCOUNT_CEILING, account)
         await asyncio.sleep(0.01)
-        second = await throttle.reserve(Rule.LOGIN_PER_ACCOUNT, account)
+        second = await throttle.reserve(Rule.LOGIN_PER_ACCOUNT_CEILING, account)
         await asyncio.sleep(0.01)
-        third = await throttle.reserve(Rule.LOGIN_PER_ACCOUNT, account)
+        third = await throttle.reserve(Rule.LOGIN_PER_ACCOUNT_CEILING, account)
         assert await connection.llen(key) == 3
         await throttle.refund(second)
         remaining = [float(entry) for entry in await connection.lrange(key, 0, -1)]
@@ -149,20 +149,20 @@ async def test_refunds_remove_the_reserved_event_from_memory() -> None:
     account = unique_email()
     reservations: list[Reservation] = []
     for _ in range(5):
-        reservations.append(await throttle.reserve(Rule.LOGIN_PER_ACCOUNT, account))
+        reservations.append(await throttle.reserve(Rule.LOGIN_PER_ACCOUNT_CEILING, account))
         await asyncio.sleep(0.01)
     await throttle.refund(reservations[2])
     # One slot free again: exactly one more reservation fits.
-    await throttle.reserve(Rule.LOGIN_PER_ACCOUNT, account)
+    await throttle.reserve(Rule.LOGIN_PER_ACCOUNT_CEILING, account)
     with pytest.raises(RateLimited):
-        await throttle.reserve(Rule.LOGIN_PER_ACCOUNT, account)
+        await throttle.reserve(Rule.LOGIN_PER_ACCOUNT_CEILING, account)
 
 
 async def test_a_refund_of_an_expired_window_takes_nothing_else(redis_url: str) -> None:
     # A refund matches the reservation's own time span, never a later attempt's event.
     throttle = Throttle(storage_for(redis_url), rules("5/minute"))
     account = f"{uuid.uuid4().hex}@example.com"
-    old = await throttle.reserve(Rule.LOGIN_PER_ACCOUNT, account)
+    old = await throttle.reserve(Rule.LOGIN_PER_ACCOUNT_CEILING, account)
     stale = type(old)(old.storage, old.key, old.started - 100, old.started - 50)
     await throttle.refund(stale)
     connection = aioredis.Redis.from_url(redis_url)

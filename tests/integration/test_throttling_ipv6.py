@@ -61,7 +61,7 @@ async def test_the_strict_account_limit_buckets_ipv6_too(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     async with throttled_service(
-        request, tmp_path, "local-sqlite", throttle_login_per_account_and_ip="2/minute"
+        request, tmp_path, "local-sqlite", throttle_login_per_account="2/minute"
     ) as (_app, client):
         email = await signed_up(client)
         for ip in ("2001:db8:5:6::1", "2001:db8:5:6::2"):

@@ -47,8 +47,8 @@ async def test_the_ceiling_stops_a_distributed_attack_at_its_bound(
         request,
         tmp_path,
         "local-sqlite",
-        throttle_login_per_account_and_ip="3/minute",
-        throttle_login_per_account="20/hour",
+        throttle_login_per_account="3/minute",
+        throttle_login_per_account_ceiling="20/hour",
     ) as (_app, client):
         email = await signed_up(client)
         answers = []
@@ -65,6 +65,6 @@ def most_in_window(strict: limits.RateLimitItem, window_seconds: int) -> int:
 
 
 def test_by_default_one_ip_cannot_fill_the_ceiling() -> None:
-    strict = limits.parse(Rule.LOGIN_PER_ACCOUNT_AND_IP.value.default)
-    ceiling = limits.parse(Rule.LOGIN_PER_ACCOUNT.value.default)
+    strict = limits.parse(Rule.LOGIN_PER_ACCOUNT.value.default)
+    ceiling = limits.parse(Rule.LOGIN_PER_ACCOUNT_CEILING.value.default)
     assert most_in_window(strict, ceiling.get_expiry()) < ceiling.amount

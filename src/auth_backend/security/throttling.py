@@ -53,10 +53,11 @@ class Rule(Enum):
     table, so a new limit is one member here and a `consume`/`reserve` where it applies.
 
     Login guesses against one account are bounded twice (README.md, Security): strictly per
-    (account, client IP), so that one address cannot lock the owner out, and by a looser
-    ceiling per account across all addresses, so that many addresses together still get a
-    bounded number of guesses. The strict rule's window must hold less than the ceiling in
-    the ceiling's window (10 per 10 minutes is at most 60 an hour, below 100 an hour)."""
+    (account, client IP), LOGIN_PER_ACCOUNT, so that one address cannot lock the owner out,
+    and by a looser ceiling per account across all addresses, LOGIN_PER_ACCOUNT_CEILING, so
+    that many addresses together still get a bounded number of guesses. The strict rule must
+    admit less than the ceiling in the ceiling's window (10 per 10 minutes is at most 60 an
+    hour, below 100 an hour)."""
 
     LOGIN_PER_IP = RateLimit(
         "login-ip",
@@ -65,17 +66,20 @@ class Rule(Enum):
         "Login attempts allowed per client IP (limits syntax: N/second|minute|hour, "
         "or N per M minutes).",
     )
-    LOGIN_PER_ACCOUNT_AND_IP = RateLimit(
-        "login-account-ip",
-        "throttle_login_per_account_and_ip",
-        "10 per 10 minutes",
-        "Failed login attempts allowed per email address from one client IP (IPv6: one "
-        "THROTTLE_IPV6_PREFIX network); keep it below THROTTLE_LOGIN_PER_ACCOUNT over that "
-        "limit's window, so that one address cannot lock an account's owner out.",
-    )
+    # Keyed by (account, client IP) since the ceiling below exists; the setting keeps its name,
+    # so a configured THROTTLE_LOGIN_PER_ACCOUNT still bounds what one client can try.
     LOGIN_PER_ACCOUNT = RateLimit(
-        "login-account",
+        "login-account-ip",
         "throttle_login_per_account",
+        "10 per 10 minutes",
+        "Failed login attempts allowed per email address, known or not, from one client IP "
+        "(IPv6: one THROTTLE_IPV6_PREFIX network). Keep it below "
+        "THROTTLE_LOGIN_PER_ACCOUNT_CEILING over that limit's window, so that one address "
+        "cannot lock an account's owner out.",
+    )
+    LOGIN_PER_ACCOUNT_CEILING = RateLimit(
+        "login-account",
+        "throttle_login_per_account_ceiling",
         "100/hour",
         "Failed login attempts allowed per email address, known or not, from all client IPs "
         "together: the ceiling on guesses against one account.",
