@@ -77,3 +77,9 @@ def credentials(email: str, password: str, email_field: str = "body.email") -> C
     return Credentials(
         email=normalize_email(email, email_field), password=normalize_password(password)
     )
+
+
+def credentials_for(normalized_email: str, password: str) -> Credentials:
+    """Credentials with an address `normalize_email` already returned: the login flow
+    normalises the address before its per-account limits and the password only after."""
+    return Credentials(email=normalized_email, password=normalize_password(password))

@@ -55,6 +55,7 @@ def create_app(
             yield
         finally:
             gc.unfreeze()
+            await throttle.aclose()
             await provider.aclose()
             logger.info("auth-backend stopped: provider connections closed")
 
@@ -68,9 +69,14 @@ def create_app(
         redoc_url=None,
     )
     throttle = Throttle(
-        storage_for(settings.redis_url), {rule: settings.rate_limit(rule) for rule in Rule}
+        storage_for(settings.redis_url, settings.redis_timeout),
+        {rule: settings.rate_limit(rule) for rule in Rule},
+        ipv6_prefix=settings.throttle_ipv6_prefix,
+        timeout=settings.redis_timeout,
+        probe_interval=settings.redis_probe_interval,
     )
     app.state.provider = provider
+    app.state.throttle = throttle
     app.state.settings = settings
     app.state.auth = AuthService(
         provider, throttle, FailureFloor(settings.login_failure_min_seconds)

@@ -30,7 +30,11 @@ from auth_backend.security.passwords import (
     DEFAULT_ARGON2_MEMORY_MIB,
     OWASP_ARGON2_PASSES_BY_MEMORY_MIB,
 )
-from auth_backend.security.throttling import Rule
+from auth_backend.security.throttling import (
+    DEFAULT_PROBE_INTERVAL,
+    DEFAULT_REDIS_TIMEOUT,
+    Rule,
+)
 
 ProviderName = Literal["local", "supabase"]
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
@@ -211,6 +215,27 @@ class Settings(_WithRateLimits):
         pattern=r"^rediss?://",
         description="Redis for rate limits shared by every replica (redis://host:6379/0); "
         "unset keeps them in each process's memory.",
+    )
+    redis_timeout: float = Field(
+        default=DEFAULT_REDIS_TIMEOUT,
+        gt=0,
+        le=10,
+        description="Seconds a rate-limit call waits for Redis (to connect, and to answer) "
+        "before the replica falls back to in-memory limits.",
+    )
+    redis_probe_interval: float = Field(
+        default=DEFAULT_PROBE_INTERVAL,
+        gt=0,
+        le=300,
+        description="While Redis is unavailable, seconds between the background checks that "
+        "switch rate limits back to it once it answers.",
+    )
+    throttle_ipv6_prefix: int = Field(
+        default=64,
+        ge=32,
+        le=128,
+        description="IPv6 clients share per-IP rate limits per network of this prefix length "
+        "(one subscriber usually holds a /64); IPv4 clients are limited per address.",
     )
     trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
         default_factory=list,
