@@ -137,7 +137,7 @@ async def test_our_password_policy_runs_before_supabase_is_called(
     assert "/auth/v1/admin/users" not in supabase_double.stats()["requests"]
 
 
-async def test_concurrent_signups_of_one_email_never_produce_a_500(
+async def test_concurrent_signups_of_one_email_are_one_201_and_409s(
     supabase_double: SupabaseDouble,
 ) -> None:
     # Supabase itself answers racing creates with 500s (docs/reference/supabase-auth-behaviour.md,
@@ -149,8 +149,8 @@ async def test_concurrent_signups_of_one_email_never_produce_a_500(
             *(client.post("/signup", json={"email": email, "password": PASSWORD}) for _ in range(4))
         )
     statuses = [r.status_code for r in responses]
-    assert statuses.count(201) == 1
-    assert set(statuses) <= {201, 409, 502}
+    # The losers get what a sequential duplicate gets, not a provider error.
+    assert sorted(statuses) == [201, 409, 409, 409]
 
 
 # --- login mappings --------------------------------------------------------------------------

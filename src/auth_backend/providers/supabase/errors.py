@@ -38,6 +38,10 @@ logger = logging.getLogger(__name__)
 DEFAULT_RETRY_AFTER_SECONDS = 60
 
 
+class UpstreamFailed(ProviderError):
+    """Supabase answered 5xx: a ProviderError on the wire, but one a caller may retry."""
+
+
 @dataclass(frozen=True, slots=True)
 class UpstreamError:
     status: int
@@ -180,7 +184,7 @@ def map_error(
         logger.warning(
             "Supabase failed on %s: HTTP %s %s", operation, error.status, error.code or "-"
         )
-        return ProviderError()
+        return UpstreamFailed()
     factory = _BY_CODE.get(error.code or "")
     if factory is None:
         logger.warning(
