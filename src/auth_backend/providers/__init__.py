@@ -22,6 +22,8 @@ def build_provider(settings: Settings) -> IdentityProvider:
         issuer=settings.jwt_issuer,
         access_token_ttl=settings.access_token_ttl,
         argon2_memory_mib=settings.argon2_memory_mib,
+        database_connect_timeout=settings.database_connect_timeout,
+        database_statement_timeout=settings.database_statement_timeout,
     )
 
 

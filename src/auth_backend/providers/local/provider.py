@@ -25,7 +25,14 @@ from auth_backend.errors import (
     RefreshTokenReused,
 )
 from auth_backend.observability import provider_call
-from auth_backend.providers.local.database import Database, open_database, ping
+from auth_backend.providers.local.database import (
+    DEFAULT_CONNECT_TIMEOUT_SECONDS,
+    DEFAULT_STATEMENT_TIMEOUT_SECONDS,
+    UNAVAILABLE_DETAIL,
+    Database,
+    open_database,
+    ping,
+)
 from auth_backend.providers.local.keys import SigningKeys
 from auth_backend.providers.local.migrations import migrate
 from auth_backend.providers.local.revocations import RevokedSessions
@@ -63,8 +70,11 @@ class LocalProvider:
         issuer: str,
         access_token_ttl: int,
         argon2_memory_mib: int = DEFAULT_ARGON2_MEMORY_MIB,
+        database_connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_SECONDS,
+        database_statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT_SECONDS,
     ) -> None:
         self._database_url = database_url
+        self._database_timeouts = (database_connect_timeout, database_statement_timeout)
         self._issuer_name = issuer
         self._ttl = access_token_ttl
         self._hasher = PasswordHasher(memory_mib=argon2_memory_mib)
@@ -87,7 +97,12 @@ class LocalProvider:
         return self._parts.keys
 
     async def start(self) -> None:
-        database = open_database(self._database_url)
+        connect_timeout, statement_timeout = self._database_timeouts
+        database = open_database(
+            self._database_url,
+            connect_timeout=connect_timeout,
+            statement_timeout=statement_timeout,
+        )
         await migrate(database)
         # A cached verification is only as good as the key that made it.
         keys = SigningKeys(
@@ -205,8 +220,10 @@ class LocalProvider:
     async def check_ready(self) -> None:
         try:
             await self._parts.database.read(ping)
+        except ProviderUnavailable:
+            raise  # the database layer's, with the driver's error as its cause
         except Exception as error:  # any driver failure means the same thing here
-            raise ProviderUnavailable("The user database does not answer.") from error
+            raise ProviderUnavailable(UNAVAILABLE_DETAIL) from error
 
     def _grant(
         self, user: UserAccount, session_id: UUID, refresh_token: str, now: datetime
