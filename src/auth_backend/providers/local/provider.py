@@ -110,7 +110,11 @@ class LocalProvider:
         )
         await keys.load_or_create()
         sessions = SessionStore(database)
-        revoked = RevokedSessions(sessions.revoked_since, self._ttl + CLOCK_LEEWAY_SECONDS)
+        # The key ring rides on the once-a-second poll: a retired key stops signing on every
+        # replica within about a second, with no query per request.
+        revoked = RevokedSessions(
+            sessions.revoked_since, self._ttl + CLOCK_LEEWAY_SECONDS, also_poll=[keys.refresh]
+        )
         await revoked.start()
         self._started = _Started(database, Users(database), sessions, keys, revoked)
         await self._hasher.warm_up()
@@ -141,6 +145,7 @@ class LocalProvider:
 
     async def _sign_in(self, credentials: Credentials, context: ClientContext) -> TokenGrant:
         parts = self._parts
+        parts.keys.ensure_can_sign()  # before any work
         stored = await parts.users.find_by_email(credentials.email)
         if stored is None:
             # Same work as a wrong password, so response time does not reveal the account.
@@ -166,6 +171,8 @@ class LocalProvider:
     async def refresh(self, refresh_token: str, context: ClientContext) -> TokenGrant:
         with provider_call(self.name, "refresh"):
             parts = self._parts
+            # Before rotating: a rotated refresh token with no tokens to show for it is lost.
+            parts.keys.ensure_can_sign()
             replacement = secrets.token_urlsafe(32)
             now = _utc_now()
             try:
@@ -196,6 +203,7 @@ class LocalProvider:
     # --- every provider ----------------------------------------------------------------------
 
     async def verify_access_token(self, token: str) -> AccessClaims:
+        self._parts.keys.end_due_overlaps()  # a retired key's cached tokens end with it
         claims = self._verified.get(token)
         if claims is None:
             claims = await self._verify_signature_and_claims(token)
@@ -224,6 +232,7 @@ class LocalProvider:
             raise  # the database layer's, with the driver's error as its cause
         except Exception as error:  # any driver failure means the same thing here
             raise ProviderUnavailable(UNAVAILABLE_DETAIL) from error
+        self._parts.keys.ensure_can_sign()
 
     def _grant(
         self, user: UserAccount, session_id: UUID, refresh_token: str, now: datetime
