@@ -188,8 +188,14 @@ class AuthService:
                 f"The {self.provider.name} identity provider did not answer within "
                 f"{timeout_seconds:g} seconds."
             ) from None
-        except ServiceError:
-            raise
+        except ServiceError as error:
+            if error.status == ProviderUnavailable.status:
+                raise
+            # /ready answers 200 or 503 only: a provider's 429 or 502 while checking means
+            # "not ready" to a probe, and the cause stays attached for the log.
+            raise ProviderUnavailable(
+                f"The {self.provider.name} identity provider failed its readiness check."
+            ) from error
         except Exception as error:
             # The Protocol asks for Provider* errors; anything else means "not ready" as much.
             raise ProviderUnavailable(

@@ -20,6 +20,13 @@ class FieldProblem:
     kind: str | None = None
 
 
+# Retry-After of the 503s. Unavailable: a restarted or failed-over database, or a Supabase
+# hiccup, is typically back within seconds, and 5 s spreads retries without making users
+# wait long. Misconfigured: only an operator can fix it, so clients should back off further.
+PROVIDER_UNAVAILABLE_RETRY_AFTER_SECONDS = 5
+PROVIDER_MISCONFIGURED_RETRY_AFTER_SECONDS = 60
+
+
 class ServiceError(Exception):
     """Base of every error a client may see. `detail` is shown to the client verbatim."""
 
@@ -201,6 +208,9 @@ class ProviderUnavailable(ServiceError):
     def default_detail(cls) -> str:
         return "The identity provider could not be reached."
 
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(PROVIDER_UNAVAILABLE_RETRY_AFTER_SECONDS)}
+
 
 class ProviderMisconfigured(ServiceError):
     status = 503
@@ -211,6 +221,9 @@ class ProviderMisconfigured(ServiceError):
     def default_detail(cls) -> str:
         # The operator must act, not the caller: say nothing about which credential failed.
         return "The identity service is misconfigured; its operators have been alerted."
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(PROVIDER_MISCONFIGURED_RETRY_AFTER_SECONDS)}
 
 
 class NotSupportedByProvider(ServiceError):

@@ -107,6 +107,20 @@ class Settings(_WithRateLimits):
         description="Local provider's store: sqlite:///path or postgresql://user@host/db "
         "(SQLAlchemy driver URLs work too).",
     )
+    database_connect_timeout: float = Field(
+        default=3.0,
+        gt=0,
+        le=60,
+        description="Local provider on PostgreSQL: seconds to open a connection (or wait for "
+        "a free one in the pool) before answering 503.",
+    )
+    database_statement_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="Local provider on PostgreSQL: seconds any one statement may take; an "
+        "operation gets this plus DATABASE_CONNECT_TIMEOUT in all before answering 503.",
+    )
     host: str = Field(
         default="127.0.0.1", description="Address to listen on (the container sets 0.0.0.0)."
     )

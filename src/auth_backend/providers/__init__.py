@@ -29,6 +29,8 @@ def build_provider(settings: Settings) -> IdentityProvider:
             inactivity_timeout=timedelta(seconds=settings.session_inactivity_timeout),
             reuse_interval=timedelta(seconds=settings.refresh_token_reuse_interval),
         ),
+        database_connect_timeout=settings.database_connect_timeout,
+        database_statement_timeout=settings.database_statement_timeout,
     )
 
 

@@ -28,7 +28,14 @@ from auth_backend.errors import (
     UserBanned,
 )
 from auth_backend.observability import provider_call
-from auth_backend.providers.local.database import Database, open_database, ping
+from auth_backend.providers.local.database import (
+    DEFAULT_CONNECT_TIMEOUT_SECONDS,
+    DEFAULT_STATEMENT_TIMEOUT_SECONDS,
+    UNAVAILABLE_DETAIL,
+    Database,
+    open_database,
+    ping,
+)
 from auth_backend.providers.local.keys import SigningKeys
 from auth_backend.providers.local.migrations import migrate
 from auth_backend.providers.local.revocations import RevokedSessions
@@ -73,9 +80,12 @@ class LocalProvider:
         access_token_ttl: int,
         argon2_memory_mib: int = DEFAULT_ARGON2_MEMORY_MIB,
         session_policy: SessionPolicy = DEFAULT_SESSION_POLICY,
+        database_connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_SECONDS,
+        database_statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT_SECONDS,
     ) -> None:
         self._database_url = database_url
         self._session_policy = session_policy
+        self._database_timeouts = (database_connect_timeout, database_statement_timeout)
         self._issuer_name = issuer
         self._ttl = access_token_ttl
         self._hasher = PasswordHasher(memory_mib=argon2_memory_mib)
@@ -98,7 +108,12 @@ class LocalProvider:
         return self._parts.keys
 
     async def start(self) -> None:
-        database = open_database(self._database_url)
+        connect_timeout, statement_timeout = self._database_timeouts
+        database = open_database(
+            self._database_url,
+            connect_timeout=connect_timeout,
+            statement_timeout=statement_timeout,
+        )
         await migrate(database)
         # A cached verification is only as good as the key that made it.
         keys = SigningKeys(
@@ -106,7 +121,11 @@ class LocalProvider:
         )
         await keys.load_or_create()
         sessions = SessionStore(database, self._session_policy)
-        revoked = RevokedSessions(sessions.revoked_since, self._ttl + CLOCK_LEEWAY_SECONDS)
+        # The key ring rides on the once-a-second poll: a retired key stops signing on every
+        # replica within about a second, with no query per request.
+        revoked = RevokedSessions(
+            sessions.revoked_since, self._ttl + CLOCK_LEEWAY_SECONDS, also_poll=[keys.refresh]
+        )
         await revoked.start()
         self._started = _Started(database, Users(database), sessions, keys, revoked)
         await self._hasher.warm_up()
@@ -137,6 +156,7 @@ class LocalProvider:
 
     async def _sign_in(self, credentials: Credentials, context: ClientContext) -> TokenGrant:
         parts = self._parts
+        parts.keys.ensure_can_sign()  # before any work
         stored = await parts.users.find_by_email(credentials.email)
         if stored is None:
             # Same work as a wrong password, so response time does not reveal the account.
@@ -166,6 +186,8 @@ class LocalProvider:
     async def refresh(self, refresh_token: str, context: ClientContext) -> TokenGrant:
         with provider_call(self.name, "refresh"):
             parts = self._parts
+            # Before rotating: a rotated refresh token with no tokens to show for it is lost.
+            parts.keys.ensure_can_sign()
             replacement = secrets.token_urlsafe(32)
             now = _utc_now()
             rotation = await parts.sessions.rotate(
@@ -210,6 +232,7 @@ class LocalProvider:
     # --- every provider ----------------------------------------------------------------------
 
     async def verify_access_token(self, token: str) -> AccessClaims:
+        self._parts.keys.end_due_overlaps()  # a retired key's cached tokens end with it
         claims = self._verified.get(token)
         if claims is None:
             claims = await self._verify_signature_and_claims(token)
@@ -234,8 +257,11 @@ class LocalProvider:
     async def check_ready(self) -> None:
         try:
             await self._parts.database.read(ping)
+        except ProviderUnavailable:
+            raise  # the database layer's, with the driver's error as its cause
         except Exception as error:  # any driver failure means the same thing here
-            raise ProviderUnavailable("The user database does not answer.") from error
+            raise ProviderUnavailable(UNAVAILABLE_DETAIL) from error
+        self._parts.keys.ensure_can_sign()
 
     def _grant(
         self, user: UserAccount, session_id: UUID, refresh_token: str, now: datetime
