@@ -188,4 +188,4 @@ docker-down: ## Stop the compose stack (the data volume is kept)
 	$(COMPOSE) down
 
 clean: ## Remove the environments and caches
-	rm -rf $(VENV) $(TOOLS) $(BENCH_VENV) tools/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) $(BENCH_VENV) tools/node_modules .pytest_cache .mypy_cache .ruff_cache .coverage
