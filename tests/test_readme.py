@@ -16,11 +16,11 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey
 
 from auth_backend.settings import Settings
-from tests.conftest import ROOT, LiveServer, unique_email
+from tests.support.accounts import PASSWORD, unique_email
+from tests.support.services import ROOT, LiveServer
 
 VERIFYING_TOKENS = ROOT / "docs" / "verifying-tokens.md"
 CONFIGURATION = ROOT / "docs" / "configuration.md"
-PASSWORD = "correct horse battery"
 
 
 def snippet(name: str, page: Path = VERIFYING_TOKENS) -> str:

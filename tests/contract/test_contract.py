@@ -11,7 +11,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pydantic
@@ -26,7 +26,7 @@ import auth_backend
 from auth_backend import errors, models
 from auth_backend.contract import contract_path
 from auth_backend.main import create_app
-from tests.conftest import ROOT, make_settings, service_missing
+from tests.support.services import ROOT, make_settings, service_missing
 
 SPEC_PATH = ROOT / "openapi" / "openapi.yaml"
 SPEC: dict[str, Any] = yaml.safe_load(SPEC_PATH.read_text(encoding="utf-8"))
@@ -86,7 +86,8 @@ def served_operations(app: FastAPI) -> set[tuple[str, str, str | None]]:
         if not isinstance(route, APIRoute):
             served.add(("?", path, type(route).__name__))
             continue
-        served |= {(method, path, route.operation_id) for method in route.methods - {"HEAD"}}
+        methods = route.methods or set()
+        served |= {(method, path, route.operation_id) for method in methods - {"HEAD"}}
     return served
 
 
@@ -207,8 +208,11 @@ def test_problem_codes_are_exactly_the_error_vocabulary() -> None:
     assert every_subclass <= documented
 
 
-def _subclasses(cls: type) -> set[type]:
-    found = set(cls.__subclasses__())
+T = TypeVar("T")
+
+
+def _subclasses(cls: type[T]) -> set[type[T]]:
+    found: set[type[T]] = set(cls.__subclasses__())
     for sub in list(found):
         found |= _subclasses(sub)
     return found

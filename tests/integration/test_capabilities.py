@@ -22,7 +22,8 @@ from auth_backend.domain import (
 )
 from auth_backend.main import create_app
 from auth_backend.providers.local import LocalProvider
-from tests.conftest import make_settings, unique_email
+from tests.support.accounts import unique_email
+from tests.support.services import make_settings
 
 PASSWORD = "correct horse battery"
 

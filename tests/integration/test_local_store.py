@@ -13,9 +13,8 @@ from alembic.migration import MigrationContext
 
 from auth_backend.providers.local import LocalProvider
 from auth_backend.providers.local.schema import metadata, users
-from tests.conftest import make_settings, running_app, unique_email
-
-PASSWORD = "correct horse battery"
+from tests.support.accounts import PASSWORD, unique_email
+from tests.support.services import make_settings, running_app
 
 
 async def test_migrations_create_exactly_the_declared_schema(database_url: str) -> None:

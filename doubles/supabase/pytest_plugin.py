@@ -1,6 +1,6 @@
-"""Pytest fixtures for the main conftest to import, e.g.
+"""Pytest fixtures of the double, registered as a plugin by the main tests/conftest.py:
 
-    from tests.supabase_double.conftest_fixtures import supabase_double, supabase_double_hs256
+    pytest_plugins = ["doubles.supabase.pytest_plugin"]
 
 Both doubles are session-scoped separate processes; every test starts from a reset double."""
 

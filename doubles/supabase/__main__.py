@@ -1,6 +1,6 @@
 """Serve the Supabase Auth double:
 
-python -m tests.supabase_double --host 127.0.0.1 --port N --mode es256|hs256
+python -m doubles.supabase --host 127.0.0.1 --port N --mode es256|hs256
     [--jwt-secret S] [--service-key K] [--anon-key K] [--issuer URL|omit] [--jwt-exp SECONDS]
 """
 
@@ -16,7 +16,7 @@ from .server import uvicorn_config
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m tests.supabase_double")
+    parser = argparse.ArgumentParser(prog="python -m doubles.supabase")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--mode", choices=["es256", "hs256"], default="es256")

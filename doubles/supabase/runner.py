@@ -212,7 +212,7 @@ def _start_process(
 ) -> tuple[subprocess.Popen[bytes], str]:
     for _attempt in range(3):
         port = _free_port()  # another process may take it before the child binds: retry
-        command = [sys.executable, "-m", "tests.supabase_double", "--host", HOST]
+        command = [sys.executable, "-m", "doubles.supabase", "--host", HOST]
         command += ["--port", str(port), *_cli_args(options)]
         process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
         base_url = f"http://{HOST}:{port}"
@@ -292,7 +292,7 @@ def run_double(
 ) -> Iterator[SupabaseDouble]:
     """Run a double on a free loopback port for the duration of the `with` block.
 
-    By default it is a separate process (`python -m tests.supabase_double`), so the code under
+    By default it is a separate process (`python -m doubles.supabase`), so the code under
     test talks to it over real TCP exactly as to Supabase. `in_process=True` serves it from a
     thread of this process instead (useful under a debugger). `issuer`: None = `<base>/auth/v1`,
     "omit" = no `iss` claim, anything else = that value."""

@@ -1,4 +1,4 @@
-"""uvicorn settings shared by `python -m tests.supabase_double` and the in-process runner."""
+"""uvicorn settings shared by `python -m doubles.supabase` and the in-process runner."""
 
 from __future__ import annotations
 

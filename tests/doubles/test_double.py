@@ -17,8 +17,9 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from .config import octet_key
-from .runner import SupabaseDouble, run_double
+from doubles.supabase.config import octet_key
+from doubles.supabase.runner import SupabaseDouble, run_double
+from tests.support.accounts import PASSWORD
 
 # Reference §7: the CLI's published demo keys.
 CLI_ANON_KEY = (
@@ -31,7 +32,6 @@ CLI_SERVICE_KEY = (
 )
 NEW_API = {"X-Supabase-Api-Version": "2024-01-01"}
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z$")
-PASSWORD = "correct-horse-battery"
 
 
 @pytest.fixture(scope="module")
