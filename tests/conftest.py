@@ -19,6 +19,7 @@ from tests.support.postgres import (
     fresh_store,
     postgres_from_environment,
 )
+from tests.support.selection import mark_by_resources
 from tests.support.services import (
     LiveServer,
     make_settings,
@@ -30,6 +31,11 @@ from tests.support.services import (
 )
 
 pytest_plugins = ["doubles.supabase.pytest_plugin", "pytester"]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`supabase` and `slow` markers from what each test uses (tests/support/selection.py)."""
+    mark_by_resources(items)
 
 
 # --- PostgreSQL and Redis -------------------------------------------------------------------

@@ -15,7 +15,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from auth_backend.providers.base import Capability
+from auth_backend.domain import Capability
 from tests.support.accounts import PASSWORD, log_in, sign_up, token_for, unique_email
 from tests.support.problems import assert_problem
 from tests.support.services import LiveServer

@@ -11,8 +11,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from auth_backend.domain import Capability
 from auth_backend.main import create_app
-from auth_backend.providers.base import Capability
 from tests.support.accounts import PASSWORD, unique_email
 from tests.support.observability import LogLines, metric_sample
 from tests.support.problems import status_and_code

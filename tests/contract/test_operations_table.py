@@ -8,12 +8,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from fastapi.routing import APIRoute
 
 from auth_backend.api import operations
 from auth_backend.api.operations import OPERATIONS, Operation, contract_operations
 from auth_backend.contract import load_contract
 from auth_backend.main import create_app
-from auth_backend.settings import Settings
+from tests.support.services import make_settings
 
 
 def contract_operation(operation_id: str) -> dict[str, Any]:
@@ -50,12 +51,12 @@ def test_an_operation_documents_501_exactly_when_it_needs_a_capability(operation
 
 
 def test_every_route_is_served_by_its_table_entry() -> None:
-    app = create_app(Settings(_env_file=None))  # type: ignore[call-arg]
+    app = create_app(make_settings())
     served = {
         (route.path, method.lower(), route.operation_id): route.endpoint.__name__
         for route in app.routes
-        if getattr(route, "operation_id", None)
-        for method in route.methods  # type: ignore[attr-defined]
+        if isinstance(route, APIRoute) and route.operation_id
+        for method in route.methods or ()
     }
     expected = {
         (path, method, name): OPERATIONS[name].handler.__name__
@@ -71,7 +72,7 @@ def test_an_app_whose_table_disagrees_with_the_contract_is_not_built(broken: str
         del table["getMe"]
     else:
         table["deleteEverything"] = Operation(OPERATIONS["getHealth"].handler)
-    app = create_app(Settings(_env_file=None))  # type: ignore[call-arg]
+    app = create_app(make_settings())
     with pytest.raises(RuntimeError, match=r"getMe|deleteEverything"):
         operations.register(app, load_contract(), table)
 

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from auth_backend.providers.base import Capability
+from auth_backend.domain import Capability
 from tests.support.accounts import PASSWORD, unique_email
 from tests.support.problems import status_and_code
 from tests.support.services import make_settings, running_app, supabase_settings

@@ -10,7 +10,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from auth_backend.providers.base import Capability
+from auth_backend.domain import Capability
 from auth_backend.providers.local import LocalProvider
 from auth_backend.providers.local.schema import refresh_tokens
 from tests.support.accounts import bearer, new_session, refresh, refused_within, unique_email

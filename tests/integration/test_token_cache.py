@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from auth_backend.providers.base import Capability
+from auth_backend.domain import Capability
 from auth_backend.providers.local import LocalProvider
 from tests.support.accounts import bearer, new_session, refresh, refused_within, unique_email
 from tests.support.problems import status_and_code

@@ -11,7 +11,7 @@ from typing import Protocol
 import pytest
 from fastapi import FastAPI
 
-from auth_backend.providers.base import Capability
+from auth_backend.domain import Capability
 
 MARKER = "requires_capability"
 

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 from fastapi import FastAPI
 
-from auth_backend.providers.base import Capability
+from auth_backend.domain import Capability
 from tests.support.capabilities import required_capabilities, skip_reason, skip_unless_offered
 
 EVERYTHING = frozenset(Capability)
@@ -78,7 +78,7 @@ def test_the_service_fixture_skips_a_marked_test_on_a_provider_without_it(
         import httpx
         import pytest
 
-        from auth_backend.providers.base import Capability
+        from auth_backend.domain import Capability
         from auth_backend.providers.local import LocalProvider
         from tests.support.services import make_settings, running_app
 
@@ -101,7 +101,7 @@ def test_the_service_fixture_skips_a_marked_test_on_a_provider_without_it(
         """
         import pytest
 
-        from auth_backend.providers.base import Capability
+        from auth_backend.domain import Capability
 
 
         @pytest.mark.requires_capability(Capability.SESSIONS)

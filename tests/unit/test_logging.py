@@ -10,7 +10,7 @@ import pickle
 import random
 import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from pydantic import SecretStr
@@ -253,7 +253,7 @@ def test_the_config_routes_uvicorn_through_our_formatter(
         # Our middleware writes the access lines; uvicorn's own are dropped.
         assert not logging.getLogger("uvicorn.access").propagate
         stream = io.StringIO()
-        handler.setStream(stream)  # type: ignore[attr-defined]
+        cast("logging.StreamHandler[io.StringIO]", handler).setStream(stream)
         logging.getLogger("uvicorn.error").warning("from uvicorn")
         assert "from uvicorn" in stream.getvalue()
     finally:

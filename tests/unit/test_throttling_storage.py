@@ -39,6 +39,8 @@ async def _settle(storage: MemoryStorage) -> None:
 
 async def _sweep(storage: MemoryStorage) -> None:
     await _settle(storage)
+    # limits' private, name-mangled sweep: its stubs do not declare it on instances, and
+    # there is no public way to run one sweep.
     await storage._MemoryStorage__expire_events()  # type: ignore[attr-defined]
 
 
