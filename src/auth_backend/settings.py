@@ -120,6 +120,34 @@ class Settings(_WithRateLimits):
         description="Seconds in-flight requests get to finish after SIGTERM; keep it below the "
         "orchestrator's stop timeout (compose: stop_grace_period).",
     )
+    max_request_header_bytes: int = Field(
+        default=16384,
+        ge=1024,
+        le=1048576,
+        description="Most bytes the request line and headers may take together; a larger "
+        "head is answered 431 and the connection closed.",
+    )
+    max_request_headers: int = Field(
+        default=100,
+        ge=10,
+        le=1000,
+        description="Most header fields a request may carry; more are answered 431 and the "
+        "connection closed.",
+    )
+    request_headers_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="Seconds a connection gets to send a request's line and headers (from "
+        "opening, or from the request's first byte when kept alive): then 408 and close.",
+    )
+    request_body_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        description="Seconds a request gets to send its whole body once its headers arrived: "
+        "then 408 (or a close, once the answer started).",
+    )
     readiness_timeout: float = Field(
         default=2.0,
         gt=0,
