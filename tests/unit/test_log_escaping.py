@@ -30,6 +30,7 @@ FORGED = (
 )
 # Every kind of line break or terminal control a reader may act on.
 BREAKS = ["\r\n", "\n", "\r", "\x0b", "\x0c", "\x1c", "\x1b[2K\r", "\x7f", "\x85", "\u2028"]
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 CONSOLE_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (DEBUG|INFO|WARNING|ERROR) ")
 
 
@@ -67,6 +68,7 @@ async def test_a_path_cannot_forge_a_console_line(
     assert_one_console_line_per_record(captured)
     [line] = [line for line in captured.text().splitlines() if "auth_backend.access" in line]
     assert escape_controls(line_break) in line
+    assert line.isprintable(), line
 
 
 @pytest.mark.parametrize("line_break", BREAKS)
@@ -77,6 +79,7 @@ async def test_a_path_keeps_json_lines_whole_and_exact(
         await client.get(attack_path(line_break))
     lines = captured.text().splitlines()
     assert len(lines) == len(captured.records)
+    assert not any(CONTROL.search(line) for line in lines)
     entries = [json.loads(line) for line in lines]
     [access] = [entry for entry in entries if entry["logger"] == "auth_backend.access"]
     # Escaped on the line, exact once decoded.
@@ -119,6 +122,7 @@ def test_messages_extras_and_exceptions_cannot_forge_a_console_line(line_break: 
 @pytest.mark.parametrize("line_break", BREAKS)
 def test_messages_extras_and_exceptions_keep_a_json_line_whole(line_break: str) -> None:
     [line] = JsonFormatter().format(_record_with_everything(line_break)).splitlines()
+    assert not CONTROL.search(line)
     entry = json.loads(line)
     assert entry["message"] == f"login failed for someone{line_break}{FORGED}"
     assert entry["user_agent"] == f"curl{line_break}{FORGED}"
