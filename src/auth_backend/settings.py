@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 from functools import cached_property
+from ipaddress import ip_network
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import limits
@@ -33,6 +34,16 @@ from auth_backend.security.passwords import (
 from auth_backend.security.throttling import Rule
 
 ProviderName = Literal["local", "supabase"]
+# Loopback, RFC 1918 and IPv6 unique-local addresses: where an orchestrator's scraper and its
+# operators' tunnels come from, and where no public client does.
+PRIVATE_NETWORKS = (
+    "127.0.0.0/8",
+    "::1/128",
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "fc00::/7",
+)
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 LogFormat = Literal["console", "json"]
 
@@ -214,6 +225,14 @@ class Settings(_WithRateLimits):
         description="Comma-separated proxy addresses or CIDRs whose X-Forwarded-For is "
         "believed; empty trusts none and uses the TCP peer's address.",
     )
+    operations_allowed_networks: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
+        default_factory=lambda: [ip_network(network) for network in PRIVATE_NETWORKS],
+        min_length=1,
+        description="Comma-separated CIDRs of the clients that may read /metrics and the "
+        "documentation (/docs, /redoc, /openapi.json); others get 403. The client is the TCP "
+        "peer, or the X-Forwarded-For address TRUSTED_PROXIES vouch for. Default: loopback "
+        "and private ranges; 0.0.0.0/0,::/0 allows everyone.",
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Comma-separated origins allowed by CORS (https://app.example.com); "
@@ -226,7 +245,9 @@ class Settings(_WithRateLimits):
         description="Supabase: seconds to wait for an answer (connecting gets at most 3).",
     )
 
-    @field_validator("trusted_proxies", "cors_origins", mode="before")
+    @field_validator(
+        "trusted_proxies", "operations_allowed_networks", "cors_origins", mode="before"
+    )
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
