@@ -18,7 +18,6 @@ from starlette.middleware.cors import CORSMiddleware
 from auth_backend.api import docs_routes, operations
 from auth_backend.api.me_bodies import RenderedBodies
 from auth_backend.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
-from auth_backend.api.operational import restrict_operational_routes
 from auth_backend.api.problems import install_problem_handlers
 from auth_backend.api.routing import OperationRoute, hot_paths_first
 from auth_backend.auth import AuthService
@@ -82,9 +81,6 @@ def create_app(
     app.router.route_class = OperationRoute
     operations.register(app, contract)
     docs_routes.register(app, contract["info"]["title"])
-    restrict_operational_routes(
-        app.router.routes, settings.operations_allowed_networks, settings.trusted_proxies
-    )
     # The request path of every other service (/me) and of every probe (/health).
     hot_paths_first(app.router, ("/me", "/health"))
     install_problem_handlers(app)

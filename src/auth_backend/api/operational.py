@@ -1,42 +1,32 @@
 """The operational endpoints, /metrics and the documentation pages, served only to the
-networks in OPERATIONS_ALLOWED_NETWORKS; everyone else gets a 403 problem.
+networks in OPERATIONS_ALLOWED_NETWORKS; everyone else gets a 403 `forbidden` problem.
 
-The check wraps those routes alone, so `/me` and `/health` pay nothing for it. The client is
-the one `client_ip` names: the TCP peer, or the address a trusted proxy forwards
-(TRUSTED_PROXIES). Every worker process applies the same settings to the one listener, so the
+Only those handlers are wrapped, so `/me` and `/health` pay nothing for the check. The client
+is the one `client_ip` names: the TCP peer, or the address a trusted proxy forwards
+(TRUSTED_PROXIES). Every worker process applies the same settings on the one listener, so the
 check holds for any WEB_CONCURRENCY.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from starlette.requests import Request
-from starlette.routing import BaseRoute
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from auth_backend.api import docs_routes
 from auth_backend.api.client_ip import Network, client_ip
 from auth_backend.api.problems import problem_response
 from auth_backend.errors import Forbidden
+from auth_backend.settings import Settings
 
-METRICS_URL = "/metrics"
-OPERATIONAL_PATHS = frozenset(
-    {
-        METRICS_URL,
-        docs_routes.OPENAPI_URL,
-        docs_routes.DOCS_URL,
-        docs_routes.OAUTH2_REDIRECT_URL,
-        docs_routes.REDOC_URL,
-        docs_routes.STATIC_URL,
-    }
-)
+Handler = Callable[[Request], Awaitable[Response]]
 
 
 def is_allowed(address: str | None, allowed: Sequence[Network]) -> bool:
     if address is None:
-        return False  # no peer address (a Unix socket): nothing to vouch for it
+        return False  # no peer address (a Unix socket): nothing vouches for the client
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
@@ -47,37 +37,37 @@ def is_allowed(address: str | None, allowed: Sequence[Network]) -> bool:
     return any(ip in network for network in allowed)
 
 
-class OperatorsOnly:
-    """ASGI wrapper of one route's app: 403 for clients outside the allowed networks."""
+def is_operator(request: Request) -> bool:
+    settings: Settings = request.app.state.settings
+    return is_allowed(
+        client_ip(request, settings.trusted_proxies), settings.operations_allowed_networks
+    )
 
-    def __init__(
-        self, app: ASGIApp, allowed: Sequence[Network], trusted_proxies: Sequence[Network]
-    ) -> None:
+
+def operators_only(handler: Handler) -> Handler:
+    """`handler`, answering 403 `forbidden` to clients outside the allowed networks.
+
+    Annotated like the handler, so that the route still calls it directly (api/routing.py)."""
+
+    async def restricted(request: Request) -> Response:
+        if not is_operator(request):
+            raise Forbidden()
+        return await handler(request)
+
+    restricted.__name__ = handler.__name__
+    restricted.__qualname__ = handler.__qualname__
+    return restricted
+
+
+class OperatorsOnly:
+    """The same check for an ASGI app (the docs' static files, FastAPI's /openapi.json)."""
+
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.allowed = tuple(allowed)
-        self.trusted_proxies = tuple(trusted_proxies)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not is_allowed(
-            client_ip(Request(scope), self.trusted_proxies), self.allowed
-        ):
+        if scope["type"] == "http" and not is_operator(Request(scope)):
             request_id = str(scope.get("state", {}).get("request_id", ""))
             await problem_response(Forbidden(), request_id)(scope, receive, send)
             return
         await self.app(scope, receive, send)
-
-
-def restrict_operational_routes(
-    routes: Sequence[BaseRoute], allowed: Sequence[Network], trusted_proxies: Sequence[Network]
-) -> None:
-    """Wrap the app of every operational route (Route or Mount alike) in `OperatorsOnly`."""
-    found = set()
-    for route in routes:
-        path = getattr(route, "path", None)
-        if path in OPERATIONAL_PATHS:
-            route.app = OperatorsOnly(route.app, allowed, trusted_proxies)  # type: ignore[attr-defined]
-            found.add(path)
-    missing = OPERATIONAL_PATHS - found
-    if missing:
-        # A renamed route would otherwise be public without anyone noticing.
-        raise RuntimeError(f"operational routes not found: {sorted(missing)}")
