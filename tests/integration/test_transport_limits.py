@@ -166,7 +166,9 @@ def test_slow_loris_sockets_are_cut_off_while_health_answers(server: LiveServer)
     # Not before the deadline: the sockets were sending all along.
     assert min(cut_off.values()) >= HEADERS_TIMEOUT - 0.5
     assert all(answer.startswith(b"HTTP/1.1 408 ") for answer in answers), answers[:3]
-    assert max(health_latencies) < 1.0, health_latencies
+    # Prompt on a shared, loaded machine too; without the deadlines it is just as prompt,
+    # the cut-off above is what fails.
+    assert max(health_latencies) < 2.0, health_latencies
     health_answers(server)
 
 
