@@ -72,6 +72,16 @@ class EmailExists(ServiceError):
         return "An account with this email address already exists."
 
 
+class Forbidden(ServiceError):
+    status = 403
+    code = "forbidden"
+    title = "Forbidden"
+
+    @classmethod
+    def default_detail(cls) -> str:
+        return "This endpoint is served only to the operators' networks."
+
+
 class InvalidCredentials(ServiceError):
     status = 401
     code = "invalid_credentials"
@@ -257,6 +267,7 @@ ALL_ERRORS: tuple[type[ServiceError], ...] = (
     InvalidRefreshToken,
     EmailNotConfirmed,
     UserBanned,
+    Forbidden,
     NotFound,
     MethodNotAllowed,
     PayloadTooLarge,

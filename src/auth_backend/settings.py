@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 from functools import cached_property
+from ipaddress import ip_network
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import limits
@@ -37,6 +38,16 @@ from auth_backend.security.throttling import (
 )
 
 ProviderName = Literal["local", "supabase"]
+# Loopback, RFC 1918 and IPv6 unique-local addresses: where an orchestrator's scraper and its
+# operators' tunnels come from, and where no public client does.
+PRIVATE_NETWORKS = (
+    "127.0.0.0/8",
+    "::1/128",
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "fc00::/7",
+)
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 LogFormat = Literal["console", "json"]
 
@@ -137,6 +148,34 @@ class Settings(_WithRateLimits):
         le=600,
         description="Seconds in-flight requests get to finish after SIGTERM; keep it below the "
         "orchestrator's stop timeout (compose: stop_grace_period).",
+    )
+    max_request_header_bytes: int = Field(
+        default=16384,
+        ge=1024,
+        le=1048576,
+        description="Most bytes the request line and headers may take together; a larger "
+        "head is answered 431 and the connection closed.",
+    )
+    max_request_headers: int = Field(
+        default=100,
+        ge=10,
+        le=1000,
+        description="Most header fields a request may carry; more are answered 431 and the "
+        "connection closed.",
+    )
+    request_headers_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="Seconds a connection gets to send a request's line and headers (from "
+        "opening, or from the request's first byte when kept alive): then 408 and close.",
+    )
+    request_body_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        description="Seconds a request gets to send its whole body once its headers arrived: "
+        "then 408 (or a close, once the answer started).",
     )
     readiness_timeout: float = Field(
         default=2.0,
@@ -256,6 +295,14 @@ class Settings(_WithRateLimits):
         description="Comma-separated proxy addresses or CIDRs whose X-Forwarded-For is "
         "believed; empty trusts none and uses the TCP peer's address.",
     )
+    operations_allowed_networks: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
+        default_factory=lambda: [ip_network(network) for network in PRIVATE_NETWORKS],
+        min_length=1,
+        description="Comma-separated CIDRs of the clients that may read /metrics and the "
+        "documentation (/docs, /redoc, /openapi.json); others get 403. The client is the TCP "
+        "peer, or the X-Forwarded-For address TRUSTED_PROXIES vouch for. Default: loopback "
+        "and private ranges; 0.0.0.0/0,::/0 allows everyone.",
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Comma-separated origins allowed by CORS (https://app.example.com); "
@@ -268,7 +315,9 @@ class Settings(_WithRateLimits):
         description="Supabase: seconds to wait for an answer (connecting gets at most 3).",
     )
 
-    @field_validator("trusted_proxies", "cors_origins", mode="before")
+    @field_validator(
+        "trusted_proxies", "operations_allowed_networks", "cors_origins", mode="before"
+    )
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):

@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from auth_backend.api.bodies import FORM, JSON, form_body, json_body, require_media_type
 from auth_backend.api.params import query_parameters
-from auth_backend.api.responses import NO_STORE, model_response
+from auth_backend.api.responses import NO_STORE, NO_STORE_RAW, model_response
 from auth_backend.api.state import client_context, me_bodies_of, service_of
 from auth_backend.api.wire import grant_to_wire, user_to_wire
 from auth_backend.domain import Caller
@@ -46,7 +46,7 @@ async def sign_up(request: Request) -> Response:
         service.refuse_sign_up(email, WeakPassword(reasons[0]), client)
     metadata = body.user_metadata.model_dump() if body.user_metadata else None
     user = await service.sign_up(body.email, body.password, metadata, client)
-    return model_response(user_to_wire(user), status_code=201)
+    return model_response(user_to_wire(user), status_code=201, headers=NO_STORE)
 
 
 async def log_in(request: Request) -> Response:
@@ -82,4 +82,6 @@ async def get_me(request: Request, caller: Caller) -> Response:
     if body is None:
         body = user_to_wire(service_of(request).me(caller)).model_dump_json().encode()
         bodies.put(caller.token, body)
-    return Response(content=body, media_type="application/json")
+    response = Response(content=body, media_type="application/json")
+    response.raw_headers.extend(NO_STORE_RAW)
+    return response
