@@ -1,7 +1,8 @@
-# auth-backend image: `make docker-build`, or `docker compose up` (see README).
+# auth-backend image: `make docker-build`, or `docker compose up` (see docs/operations.md).
 # The builder installs the locked dependencies and the service's wheel into a virtualenv;
-# the runtime stage copies only that virtualenv. tests/deploy/test_image.py replays these
-# steps without Docker, so keep every location in the ARGs below.
+# the runtime stage copies only that virtualenv. tests/deploy/test_container.py replays these
+# steps without Docker (the replay is tests/deploy/dockerfile.py), so keep every location in
+# the ARGs below.
 
 FROM python:3.11-slim AS builder
 

@@ -29,7 +29,7 @@ BENCH_VENV := bench/.venv
 BENCH_STACK := aiohttp|aiohappyeyeballs|aiosignal|attrs|frozenlist|multidict|propcache|yarl|anyio|argon2-cffi|argon2-cffi-bindings|cffi|click|cryptography|fastapi|h11|httptools|idna|pydantic|pydantic-core|starlette|typing-extensions|uvicorn|uvloop
 BENCH_ARGS ?= --write-results
 
-.PHONY: help install node-tools dev run test check lint format typecheck check-models check-env check-lock check-docs-assets lint-spec check-contract-diff contract-diff generate env-example docs-assets sdk fuzz lock pytest clean docker-build docker-up docker-down bench bench-env bench-lock bench-profile wrk
+.PHONY: help install node-tools dev run test test-fast check lint lint-imports format typecheck check-models check-env check-lock check-docs-assets lint-spec check-contract-diff contract-diff generate env-example docs-assets sdk fuzz lock pytest clean docker-build docker-up docker-down bench bench-env bench-lock bench-profile wrk
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -60,18 +60,21 @@ run: install ## Serve without reload, as the container does
 
 test: install node-tools check pytest ## Everything CI runs: lint, types, drift checks, tests
 
-check: lint typecheck check-models check-env check-lock check-docs-assets lint-spec check-contract-diff ## Static checks only
+check: lint typecheck lint-imports check-models check-env check-lock check-docs-assets lint-spec check-contract-diff ## Static checks only
 
 lint: install ## ruff lint and format check
-	$(BIN)/ruff check src tests scripts bench
-	$(BIN)/ruff format --check src tests scripts bench
+	$(BIN)/ruff check src tests scripts bench doubles
+	$(BIN)/ruff format --check src tests scripts bench doubles
 
 format: install ## Apply ruff's fixes and formatting
-	$(BIN)/ruff check --fix src tests scripts bench
-	$(BIN)/ruff format src tests scripts bench
+	$(BIN)/ruff check --fix src tests scripts bench doubles
+	$(BIN)/ruff format src tests scripts bench doubles
 
-typecheck: install ## mypy --strict on src/
-	$(BIN)/mypy src
+lint-imports: install ## The layering contracts of .importlinter (import-linter)
+	$(BIN)/lint-imports .importlinter
+
+typecheck: install ## mypy --strict on src/, tests/, scripts/, bench/ and doubles/
+	$(BIN)/mypy src tests scripts bench doubles
 
 generate: install ## Regenerate the Pydantic models from openapi/openapi.yaml
 	$(BIN)/python scripts/generate_models.py
@@ -117,8 +120,24 @@ lock: $(UV) ## Re-resolve uv.lock after editing dependencies, and re-export the 
 	$(EXPORT_RUNTIME) > requirements.lock
 	$(EXPORT_BUILD) > requirements-build.lock
 
-pytest: install ## The test suite
-	$(BIN)/pytest $(PYTEST_ARGS)
+# Line and branch coverage of src/auth_backend, in-process only; the gate is fail_under in
+# [tool.coverage.report] (pyproject.toml).
+COVERAGE_ARGS ?= --cov --cov-report=term:skip-covered
+
+pytest: install ## The test suite, with the coverage gate
+	$(BIN)/pytest $(COVERAGE_ARGS) $(PYTEST_ARGS)
+
+# The unit tests and the behavioural suite on the SQLite-backed local provider: no PostgreSQL,
+# no Supabase double, no server process, browser, SDK generation or fuzzing (those are in
+# other files or carry the postgres/supabase/slow markers, see tests/support/selection.py).
+FAST_TESTS := tests/unit tests/test_auth_endpoints.py tests/test_auth_health.py \
+	tests/test_observability.py tests/integration/test_sessions.py \
+	tests/integration/test_hardening.py tests/integration/test_token_cache.py \
+	tests/integration/test_local_store.py
+
+test-fast: install ## Unit tests + the behavioural suite on local SQLite (under a minute)
+	env -u TEST_POSTGRES_URL -u TEST_REDIS_URL -u REQUIRE_SERVICES \
+		$(BIN)/pytest -m "not postgres and not supabase and not slow" $(FAST_TESTS) $(PYTEST_ARGS)
 
 wrk: ## Make sure wrk (the load generator) is installed: apt-get as root, else say how
 	@command -v wrk >/dev/null 2>&1 || { \
@@ -149,12 +168,12 @@ bench-lock: $(UV) ## Re-pin bench/requirements.txt, holding the server stack to 
 bench: install bench-env wrk ## The benchmark suite (about 8 minutes); updates bench/RESULTS.md
 	@# Bytecode compiled ahead, as in the container image: start-up must not measure the compiler
 	@# (PYTHONDONTWRITEBYTECODE=1 would otherwise make every start compile from source).
-	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib src bench tests/supabase_double >/dev/null
+	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib src bench doubles/supabase >/dev/null
 	$(BENCH_VENV)/bin/python -m compileall -q -j 0 $(BENCH_VENV)/lib >/dev/null
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 bench-profile: install bench-env wrk ## py-spy profiles of /me, /health, the login storm, Supabase login
-	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib src bench tests/supabase_double >/dev/null
+	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib src bench doubles/supabase >/dev/null
 	for scenario in me health login supabase-login; do $(BIN)/python -m bench.profile $$scenario >/dev/null || exit 1; done
 	@echo "profiles written to bench/profiles/"
 
@@ -169,4 +188,4 @@ docker-down: ## Stop the compose stack (the data volume is kept)
 	$(COMPOSE) down
 
 clean: ## Remove the environments and caches
-	rm -rf $(VENV) $(TOOLS) $(BENCH_VENV) tools/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) $(BENCH_VENV) tools/node_modules .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -12,6 +12,7 @@ import io
 import json
 import sys
 from typing import Any
+from unittest import mock
 
 import uvicorn
 
@@ -27,11 +28,11 @@ def main() -> None:
     def record(_app: object, **options: Any) -> None:
         captured.update(options)
 
-    uvicorn.run = record  # type: ignore[assignment]
-    from auth_backend.__main__ import main as launch  # noqa: PLC0415 (after the patch)
+    with mock.patch.object(uvicorn, "run", record):
+        from auth_backend.__main__ import main as launch  # noqa: PLC0415 (after the patch)
 
-    with contextlib.redirect_stderr(io.StringIO()):
-        status = launch([])
+        with contextlib.redirect_stderr(io.StringIO()):
+            status = launch([])
     if status or not captured:
         sys.exit(f"the launcher did not reach uvicorn.run (exit status {status})")
     options = {name: value for name, value in captured.items() if name not in _DROPPED}

@@ -15,13 +15,26 @@ import json
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypedDict
 
 from bench.loadgen import run_wrk
 from bench.procs import ROOT, Server
 from bench.suite import PASSWORD, Config, Suite, prepare_user, python_of, stopping
+
+
+class WrkOptions(TypedDict, total=False):
+    """The options of run_wrk a scenario sets (bench.loadgen.run_wrk's keyword arguments)."""
+
+    method: str
+    body: str
+    headers: Sequence[str]
+    connections: int
+    tokens_file: Path
+    cpus: str
+
 
 PROFILES = ROOT / "bench" / "profiles"
 PY_SPY = ROOT / "bench" / ".venv" / "bin" / "py-spy"
@@ -89,10 +102,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 @contextmanager
-def target(suite: Suite, scenario: str) -> Iterator[tuple[Server, str, dict[str, object]]]:
+def target(suite: Suite, scenario: str) -> Iterator[tuple[Server, str, WrkOptions]]:
     json_header = "Content-Type: application/json"
     if scenario == "supabase-login":
-        from tests.supabase_double import run_double  # noqa: PLC0415
+        from doubles.supabase import run_double  # noqa: PLC0415
 
         with run_double(mode="es256") as double:
             double.create_user_directly("profile@example.com", PASSWORD)
@@ -104,7 +117,7 @@ def target(suite: Suite, scenario: str) -> Iterator[tuple[Server, str, dict[str,
             )
             body = json.dumps({"email": "profile@example.com", "password": PASSWORD})
             with stopping(service):
-                options = {"method": "POST", "body": body, "headers": [json_header]}
+                options: WrkOptions = {"method": "POST", "body": body, "headers": [json_header]}
                 yield service, f"{service.base_url}/login", {**options, "connections": 1}
         return
     service = suite.start_service("service")
@@ -112,8 +125,8 @@ def target(suite: Suite, scenario: str) -> Iterator[tuple[Server, str, dict[str,
         user = prepare_user(service.base_url, many=0)
         if scenario == "login":
             body = json.dumps({"email": user.email, "password": PASSWORD})
-            options = {"method": "POST", "body": body, "headers": [json_header]}
-            yield service, f"{service.base_url}/login", options
+            login: WrkOptions = {"method": "POST", "body": body, "headers": [json_header]}
+            yield service, f"{service.base_url}/login", login
             return
         service.pin("0")
         tokens = suite.config.workdir / "token.txt"

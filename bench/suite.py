@@ -414,7 +414,7 @@ class Suite:
     def supabase(self) -> None:
         """Target 4: login through the service vs straight to the double (and vs a bare
         Starlette + aiohttp proxy, the cost of any Python hop here); pooled connections."""
-        from tests.supabase_double import run_double  # noqa: PLC0415 (needs the test tree)
+        from doubles.supabase import run_double  # noqa: PLC0415 (a development package)
 
         with run_double(mode="es256") as double:
             email = "bench@example.com"

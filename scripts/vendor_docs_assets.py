@@ -71,9 +71,9 @@ def main() -> int:
         print("docs assets match tools/package-lock.json")
         return 0
     TARGET.mkdir(parents=True, exist_ok=True)
-    for stale in TARGET.iterdir():
-        if stale.name not in expected:
-            stale.unlink()
+    for existing in TARGET.iterdir():
+        if existing.name not in expected:
+            existing.unlink()
     for name, content in expected.items():
         (TARGET / name).write_bytes(content)
     print(f"wrote {len(expected)} files to {TARGET.relative_to(ROOT)}")

@@ -15,44 +15,15 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from tests.conftest import LiveServer, unique_email
-
-PASSWORD = "correct horse battery"
-
-
-def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    assert body["code"] == code
-    assert body["type"] == f"urn:auth-backend:problem:{code}"
-    assert body["title"] and body["detail"]
-    assert body["request_id"] == response.headers["x-request-id"]
-    return body
-
-
-async def sign_up(
-    client: httpx.AsyncClient, email: str, password: str = PASSWORD, **extra: Any
-) -> httpx.Response:
-    return await client.post("/signup", json={"email": email, "password": password, **extra})
-
-
-async def log_in(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> httpx.Response:
-    return await client.post("/login", json={"email": email, "password": password})
-
-
-async def token_for(client: httpx.AsyncClient, email: str) -> str:
-    assert (await sign_up(client, email)).status_code == 201
-    response = await log_in(client, email)
-    assert response.status_code == 200
-    token: str = response.json()["access_token"]
-    return token
-
+from auth_backend.domain import Capability
+from tests.support.accounts import PASSWORD, log_in, sign_up, token_for, unique_email
+from tests.support.problems import assert_problem
+from tests.support.services import LiveServer
 
 # --- signUp ---------------------------------------------------------------------------------
 
 
+@pytest.mark.requires_capability(Capability.ACCOUNTS)
 async def test_signup_creates_a_user(service: httpx.AsyncClient) -> None:
     email = unique_email("ada")
     response = await sign_up(service, email.upper(), user_metadata={"display_name": "Ada"})
@@ -72,6 +43,7 @@ async def test_signup_creates_a_user(service: httpx.AsyncClient) -> None:
     }  # fmt: skip
 
 
+@pytest.mark.requires_capability(Capability.ACCOUNTS)
 async def test_signup_with_an_existing_email_in_any_case_is_409(service: httpx.AsyncClient) -> None:
     email = unique_email()
     assert (await sign_up(service, email)).status_code == 201
@@ -89,6 +61,7 @@ async def test_signup_with_an_existing_email_in_any_case_is_409(service: httpx.A
         ("a" * 73, "at most 72 bytes"),
     ],
 )
+@pytest.mark.requires_capability(Capability.ACCOUNTS)
 async def test_signup_refuses_weak_passwords(
     service: httpx.AsyncClient, password: str, reason: str
 ) -> None:
@@ -96,6 +69,7 @@ async def test_signup_refuses_weak_passwords(
     assert reason in body["detail"]
 
 
+@pytest.mark.requires_capability(Capability.ACCOUNTS)
 async def test_password_of_exactly_72_bytes_is_accepted(service: httpx.AsyncClient) -> None:
     email = unique_email()
     password = "é" * 36  # 72 bytes
@@ -103,6 +77,7 @@ async def test_password_of_exactly_72_bytes_is_accepted(service: httpx.AsyncClie
     assert (await log_in(service, email, password)).status_code == 200
 
 
+@pytest.mark.requires_capability(Capability.ACCOUNTS)
 async def test_passwords_are_nfkc_normalised(service: httpx.AsyncClient) -> None:
     email = unique_email()
     ascii_password = "quartz-ledger-42"
@@ -128,6 +103,7 @@ async def test_passwords_are_nfkc_normalised(service: httpx.AsyncClient) -> None
         ({}, {"body.email", "body.password"}),
     ],
 )
+@pytest.mark.requires_capability(Capability.ACCOUNTS)
 async def test_signup_validation_names_each_field(
     service: httpx.AsyncClient, body: dict[str, Any], fields: set[str]
 ) -> None:
@@ -137,6 +113,7 @@ async def test_signup_validation_names_each_field(
 
 
 @pytest.mark.parametrize("raw", [b"{not json", b"", b"[]", b"null", b'"text"'])
+@pytest.mark.requires_capability(Capability.ACCOUNTS)
 async def test_signup_with_a_body_that_is_not_an_object_is_400(
     service: httpx.AsyncClient, raw: bytes
 ) -> None:
@@ -147,6 +124,7 @@ async def test_signup_with_a_body_that_is_not_an_object_is_400(
 
 
 @pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+@pytest.mark.requires_capability(Capability.ACCOUNTS)
 async def test_signup_needs_json(service: httpx.AsyncClient, content_type: str | None) -> None:
     headers = {"content-type": content_type} if content_type else {}
     response = await service.post("/signup", content=b"email=a@example.com", headers=headers)
@@ -154,6 +132,7 @@ async def test_signup_needs_json(service: httpx.AsyncClient, content_type: str |
     assert "application/json" in body["detail"]
 
 
+@pytest.mark.requires_capability(Capability.ACCOUNTS)
 async def test_error_bodies_never_echo_the_password(service: httpx.AsyncClient) -> None:
     secret = "hunter2-secret-value"
     response = await service.post(
@@ -166,6 +145,7 @@ async def test_error_bodies_never_echo_the_password(service: httpx.AsyncClient) 
 # --- logIn ----------------------------------------------------------------------------------
 
 
+@pytest.mark.requires_capability(Capability.ACCOUNTS)
 async def test_login_with_json_returns_a_token_pair(service: httpx.AsyncClient) -> None:
     email = unique_email()
     user_id = (await sign_up(service, email)).json()["id"]
@@ -191,6 +171,7 @@ async def test_login_with_json_returns_a_token_pair(service: httpx.AsyncClient) 
     assert body["user"]["last_sign_in_at"] is not None
 
 
+@pytest.mark.requires_capability(Capability.ACCOUNTS)
 async def test_login_with_the_oauth2_password_form(service: httpx.AsyncClient) -> None:
     email = unique_email()
     await sign_up(service, email)
@@ -201,6 +182,7 @@ async def test_login_with_the_oauth2_password_form(service: httpx.AsyncClient) -
     assert response.json()["token_type"] == "bearer"
 
 
+@pytest.mark.requires_capability(Capability.ACCOUNTS)
 async def test_form_login_refuses_other_grant_types(service: httpx.AsyncClient) -> None:
     response = await service.post(
         "/login",
@@ -210,6 +192,7 @@ async def test_form_login_refuses_other_grant_types(service: httpx.AsyncClient) 
     assert {e["field"] for e in problem["errors"]} == {"body.grant_type"}
 
 
+@pytest.mark.requires_capability(Capability.ACCOUNTS)
 async def test_form_login_with_missing_fields_is_400(service: httpx.AsyncClient) -> None:
     problem = assert_problem(
         await service.post("/login", data={"username": "a@example.com"}), 400, "validation_failed"
@@ -217,12 +200,14 @@ async def test_form_login_with_missing_fields_is_400(service: httpx.AsyncClient)
     assert {e["field"] for e in problem["errors"]} == {"body.password"}
 
 
+@pytest.mark.requires_capability(Capability.ACCOUNTS)
 async def test_login_needs_json_or_form(service: httpx.AsyncClient) -> None:
     response = await service.post("/login", content=b"x", headers={"content-type": "text/plain"})
     body = assert_problem(response, 415, "unsupported_media_type")
     assert "application/x-www-form-urlencoded" in body["detail"]
 
 
+@pytest.mark.requires_capability(Capability.ACCOUNTS)
 async def test_wrong_password_and_unknown_email_look_the_same(service: httpx.AsyncClient) -> None:
     email = unique_email()
     await sign_up(service, email)
@@ -230,10 +215,14 @@ async def test_wrong_password_and_unknown_email_look_the_same(service: httpx.Asy
     unknown = await log_in(service, unique_email("ghost"))
     for response in (wrong, unknown):
         assert_problem(response, 401, "invalid_credentials")
-    strip = lambda r: {k: v for k, v in r.json().items() if k != "request_id"}  # noqa: E731
+
+    def strip(response: httpx.Response) -> dict[str, Any]:
+        return {k: v for k, v in response.json().items() if k != "request_id"}
+
     assert strip(wrong) == strip(unknown)
 
 
+@pytest.mark.requires_capability(Capability.ACCOUNTS)
 async def test_unknown_email_costs_a_password_verification(
     local_service: httpx.AsyncClient,
 ) -> None:
@@ -256,6 +245,7 @@ async def test_unknown_email_costs_a_password_verification(
 # --- getMe ----------------------------------------------------------------------------------
 
 
+@pytest.mark.requires_capability(Capability.ACCOUNTS)
 async def test_me_returns_the_user_of_the_token(service: httpx.AsyncClient) -> None:
     email = unique_email()
     signed_up = (await sign_up(service, email, user_metadata={"team": "core"})).json()
@@ -272,6 +262,7 @@ async def test_me_returns_the_user_of_the_token(service: httpx.AsyncClient) -> N
 
 
 @pytest.mark.parametrize("scheme", ["bearer", "BEARER"])
+@pytest.mark.requires_capability(Capability.ACCOUNTS)
 async def test_the_bearer_scheme_is_case_insensitive(
     service: httpx.AsyncClient, scheme: str
 ) -> None:
@@ -305,6 +296,7 @@ async def test_me_with_a_bad_token_is_401(service: httpx.AsyncClient, authorizat
     assert response.headers["www-authenticate"].startswith("Bearer")
 
 
+@pytest.mark.requires_capability(Capability.ACCOUNTS)
 async def test_me_with_a_tampered_token_is_401(service: httpx.AsyncClient) -> None:
     token = await token_for(service, unique_email())
     header, payload, signature = token.split(".")
@@ -318,6 +310,7 @@ async def test_me_with_a_tampered_token_is_401(service: httpx.AsyncClient) -> No
 # --- the JWKS and the served contract ------------------------------------------------------
 
 
+@pytest.mark.requires_capability(Capability.ACCOUNTS)
 async def test_tokens_verify_against_the_published_jwks(service: httpx.AsyncClient) -> None:
     token = await token_for(service, unique_email())
     response = await service.get("/.well-known/jwks.json")
@@ -337,6 +330,7 @@ async def test_tokens_verify_against_the_published_jwks(service: httpx.AsyncClie
         assert name in claims
 
 
+@pytest.mark.requires_capability(Capability.ACCOUNTS)
 async def test_unknown_routes_are_problems(service: httpx.AsyncClient) -> None:
     assert_problem(await service.get("/nope"), 404, "not_found")
     response = await service.get("/signup")
@@ -344,6 +338,7 @@ async def test_unknown_routes_are_problems(service: httpx.AsyncClient) -> None:
     assert response.headers["allow"] == "POST"
 
 
+@pytest.mark.requires_capability(Capability.ACCOUNTS)
 async def test_bodies_over_one_mebibyte_are_413(service: httpx.AsyncClient) -> None:
     huge = b'{"email": "a@example.com", "password": "' + b"x" * (1024 * 1024) + b'"}'
     response = await service.post(

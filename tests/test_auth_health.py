@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.conftest import LiveServer
+from tests.support.services import LiveServer
 
 
 async def test_health_is_exactly_ok(service: httpx.AsyncClient) -> None:

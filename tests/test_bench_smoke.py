@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, service_missing
+from tests.support.services import ROOT, service_missing
 
 pytestmark = pytest.mark.slow
 

@@ -11,17 +11,21 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from auth_backend.domain import Capability
 from auth_backend.main import create_app
-from tests.conftest import LogLines, make_settings, metric_sample, running_app, unique_email
-
-PASSWORD = "correct horse battery"
+from tests.support.accounts import PASSWORD, unique_email
+from tests.support.observability import LogLines, metric_sample
+from tests.support.problems import status_and_code
+from tests.support.services import make_settings, running_app
 
 
 @pytest.fixture
-async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+async def client(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[httpx.AsyncClient]:
     """One store is enough here: nothing below depends on which one it is."""
     settings = make_settings(database_url=f"sqlite:///{tmp_path / 'auth.db'}")
-    async with running_app(settings) as (_app, client):
+    async with running_app(settings, request=request) as (_app, client):
         yield client
 
 
@@ -54,6 +58,7 @@ async def test_generated_request_ids_are_logged_as_returned(
     assert line["request_id"] == response.headers["x-request-id"]
 
 
+@pytest.mark.requires_capability(Capability.ACCOUNTS)
 async def test_unknown_paths_are_one_route_and_early_rejections_keep_theirs(
     client: httpx.AsyncClient, log_lines: LogLines
 ) -> None:
@@ -70,6 +75,7 @@ async def test_unknown_paths_are_one_route_and_early_rejections_keep_theirs(
     assert (rejected["route"], rejected["status"]) == ("/signup", 413)
 
 
+@pytest.mark.requires_capability(Capability.ACCOUNTS)
 async def test_no_password_or_token_reaches_the_logs(
     client: httpx.AsyncClient, log_lines: LogLines
 ) -> None:
@@ -139,6 +145,7 @@ async def test_requests_are_counted_by_route_template_method_and_status(
     )
 
 
+@pytest.mark.requires_capability(Capability.ACCOUNTS)
 async def test_signup_and_login_outcomes_are_counted_by_result(client: httpx.AsyncClient) -> None:
     email = unique_email()
     before = await scrape(client)
@@ -163,6 +170,7 @@ async def test_signup_and_login_outcomes_are_counted_by_result(client: httpx.Asy
     assert delta("auth_backend_logins_total", "validation_failed") == 1
 
 
+@pytest.mark.requires_capability(Capability.ACCOUNTS)
 async def test_provider_calls_are_timed_and_counted_by_outcome(client: httpx.AsyncClient) -> None:
     email = unique_email()
     before = await scrape(client)
@@ -189,6 +197,7 @@ async def test_provider_calls_are_timed_and_counted_by_outcome(client: httpx.Asy
     assert delta(f"{duration}_sum", operation="sign_in") > 0.001
 
 
+@pytest.mark.requires_capability(Capability.ACCOUNTS)
 async def test_a_chunked_body_over_the_limit_is_still_413(client: httpx.AsyncClient) -> None:
     # Bodiless requests skip the size-limit wrappers; a body without Content-Length must not.
     async def chunks() -> AsyncIterator[bytes]:
@@ -200,8 +209,7 @@ async def test_a_chunked_body_over_the_limit_is_still_413(client: httpx.AsyncCli
     response = await client.post(
         "/signup", content=chunks(), headers={"content-type": "application/json"}
     )
-    assert response.status_code == 413
-    assert response.json()["code"] == "payload_too_large"
+    assert status_and_code(response) == (413, "payload_too_large")
 
 
 async def test_our_own_bugs_are_bare_500_problems_with_the_request_id(tmp_path: Path) -> None:

@@ -16,15 +16,11 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from auth_backend.providers.local import LocalProvider
-from tests.conftest import (
-    LogLines,
-    PostgresServer,
-    make_settings,
-    running_app,
-    supabase_settings,
-)
-from tests.supabase_double import SupabaseDouble
-from tests.test_auth_endpoints import assert_problem
+from doubles.supabase import SupabaseDouble
+from tests.support.observability import LogLines
+from tests.support.postgres import PostgresServer
+from tests.support.problems import assert_problem
+from tests.support.services import make_settings, running_app, supabase_settings
 
 
 async def test_ready_when_the_store_answers(local_service: httpx.AsyncClient) -> None:
@@ -60,7 +56,7 @@ async def break_store(
     """Make the store unreachable the way it happens in production, per kind of store."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
-        await provider.store.dispose()
+        await provider.database.dispose()
         database = Path(str(url.database))
         for leftover in database.parent.glob(database.name + "*"):
             leftover.unlink()

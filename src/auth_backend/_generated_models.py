@@ -191,6 +191,7 @@ class ProblemCode(
             "provider_error",
             "provider_unavailable",
             "provider_misconfigured",
+            "not_supported_by_provider",
             "internal_error",
         ]
     ]
@@ -212,6 +213,7 @@ class ProblemCode(
         "provider_error",
         "provider_unavailable",
         "provider_misconfigured",
+        "not_supported_by_provider",
         "internal_error",
     ]
     """
@@ -225,9 +227,15 @@ class ProblemCode(
     `provider_error` (502, the identity provider failed),
     `provider_unavailable` (503, it could not be reached),
     `provider_misconfigured` (503, it rejected this service's own credentials),
+    `not_supported_by_provider` (501, the configured identity provider does not offer
+    this operation),
     `internal_error` (500, a bug of ours).
 
     """
+
+
+class LogOutParametersQuery(BaseModel):
+    scope: Literal["local", "global", "others"] = "local"
 
 
 class SignUpRequest(BaseModel):

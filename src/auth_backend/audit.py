@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from auth_backend.observability.context import current_request_id
+from auth_backend.observability.request_id import current_request_id
 
 logger = logging.getLogger("auth_backend.audit")
 

@@ -4,10 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Literal
 from uuid import UUID
 
 JsonObject = dict[str, Any]
+
+
+class Capability(StrEnum):
+    """What an identity provider may offer beyond verifying tokens (providers/base.py has
+    the Protocol of each)."""
+
+    ACCOUNTS = "accounts"
+    SESSIONS = "sessions"
+
+
 # Which sessions a logout ends: the token's own, all of the user's, or all but the token's.
 LogoutScope = Literal["local", "global", "others"]
 
@@ -85,3 +96,11 @@ class AccessClaims:
             user_metadata=self.user_metadata,
             app_metadata=self.app_metadata,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is calling: a verified access token and its claims."""
+
+    token: str
+    claims: AccessClaims

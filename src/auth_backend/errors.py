@@ -209,6 +209,18 @@ class ProviderMisconfigured(ServiceError):
         return "The identity service is misconfigured; its operators have been alerted."
 
 
+class NotSupportedByProvider(ServiceError):
+    """The configured identity provider does not offer this operation's capability."""
+
+    status = 501
+    code = "not_supported_by_provider"
+    title = "Not supported by this identity provider"
+
+    def __init__(self, capability: str, detail: str | None = None) -> None:
+        super().__init__(detail or f"The configured identity provider does not offer {capability}.")
+        self.capability = capability
+
+
 class InternalError(ServiceError):
     status = 500
     code = "internal_error"
@@ -236,5 +248,6 @@ ALL_ERRORS: tuple[type[ServiceError], ...] = (
     ProviderError,
     ProviderUnavailable,
     ProviderMisconfigured,
+    NotSupportedByProvider,
     InternalError,
 )

@@ -15,14 +15,15 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
-from auth_backend.api import auth_routes, docs_routes, operations_routes
+from auth_backend.api import docs_routes, operations
+from auth_backend.api.me_bodies import RenderedBodies
 from auth_backend.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from auth_backend.api.problems import install_problem_handlers
-from auth_backend.api.rendered import RenderedBodies
 from auth_backend.api.routing import OperationRoute, hot_paths_first
+from auth_backend.auth import AuthService
 from auth_backend.contract import load_contract
+from auth_backend.providers import build_provider
 from auth_backend.providers.base import IdentityProvider
-from auth_backend.providers.factory import build_provider
 from auth_backend.security.throttling import Rule, Throttle, storage_for
 from auth_backend.settings import Settings
 
@@ -65,26 +66,20 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
+    throttle = Throttle(
+        storage_for(settings.redis_url), {rule: settings.rate_limit(rule) for rule in Rule}
+    )
     app.state.provider = provider
     app.state.settings = settings
+    app.state.auth = AuthService(provider, throttle)
     app.state.me_bodies = RenderedBodies()
-    app.state.throttle = Throttle(
-        storage_for(settings.redis_url),
-        {
-            Rule.LOGIN_PER_IP: settings.throttle_login_per_ip,
-            Rule.LOGIN_PER_ACCOUNT: settings.throttle_login_per_account,
-            Rule.SIGNUP_PER_IP: settings.throttle_signup_per_ip,
-            Rule.REFRESH_PER_IP: settings.throttle_refresh_per_ip,
-        },
-    )
     # Serve the hand-written contract, not one derived from the routes.
     app.openapi = lambda: contract  # type: ignore[method-assign]
 
     # Handlers that take the request and return a Response are called without FastAPI's
     # per-request dependency machinery (api/routing.py).
     app.router.route_class = OperationRoute
-    auth_routes.register(app)
-    operations_routes.register(app)
+    operations.register(app, contract)
     docs_routes.register(app, contract["info"]["title"])
     # The request path of every other service (/me) and of every probe (/health).
     hot_paths_first(app.router, ("/me", "/health"))

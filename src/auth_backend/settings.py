@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import json
 from functools import cached_property
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import limits
 from pydantic import (
@@ -18,6 +18,7 @@ from pydantic import (
     IPvAnyNetwork,
     SecretStr,
     ValidationError,
+    create_model,
     field_validator,
     model_validator,
 )
@@ -29,6 +30,7 @@ from auth_backend.security.passwords import (
     DEFAULT_ARGON2_MEMORY_MIB,
     OWASP_ARGON2_PASSES_BY_MEMORY_MIB,
 )
+from auth_backend.security.throttling import Rule
 
 ProviderName = Literal["local", "supabase"]
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
@@ -63,7 +65,26 @@ def to_async_database_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-class Settings(BaseSettings):
+def _rate_limit_fields() -> dict[str, Any]:
+    return {
+        rule.value.setting: (
+            str,
+            Field(default=rule.value.default, description=rule.value.description),
+        )
+        for rule in Rule
+    }
+
+
+# One setting per rate limit, declared by the rate-limit table itself (security/throttling.py),
+# so adding a limit is one entry there. mypy sees a plain BaseSettings: rates are read through
+# Settings.rate_limit(rule), never as attributes.
+if TYPE_CHECKING:
+    _WithRateLimits = BaseSettings
+else:
+    _WithRateLimits = create_model("_WithRateLimits", __base__=BaseSettings, **_rate_limit_fields())
+
+
+class Settings(_WithRateLimits):
     model_config = SettingsConfigDict(
         env_file=".env",
         env_file_encoding="utf-8",
@@ -160,20 +181,6 @@ class Settings(BaseSettings):
         description="Redis for rate limits shared by every replica (redis://host:6379/0); "
         "unset keeps them in each process's memory.",
     )
-    throttle_login_per_ip: str = Field(
-        default="60/minute",
-        description="Login attempts allowed per client IP (limits syntax: N/second|minute|hour).",
-    )
-    throttle_login_per_account: str = Field(
-        default="10/minute",
-        description="Failed login attempts allowed per email address, known or not.",
-    )
-    throttle_signup_per_ip: str = Field(
-        default="20/minute", description="Signups allowed per client IP."
-    )
-    throttle_refresh_per_ip: str = Field(
-        default="60/minute", description="Token refreshes allowed per client IP."
-    )
     trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
         default_factory=list,
         description="Comma-separated proxy addresses or CIDRs whose X-Forwarded-For is "
@@ -198,12 +205,7 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator(
-        "throttle_login_per_ip",
-        "throttle_login_per_account",
-        "throttle_signup_per_ip",
-        "throttle_refresh_per_ip",
-    )
+    @field_validator(*(rule.value.setting for rule in Rule))
     @classmethod
     def _rate_limit(cls, value: str) -> str:
         try:
@@ -259,6 +261,11 @@ class Settings(BaseSettings):
     @property
     def supabase_issuer(self) -> str:
         return self.supabase_jwt_issuer or f"{self.supabase_base_url}/auth/v1"
+
+    def rate_limit(self, rule: Rule) -> str:
+        """The configured rate of `rule`, in the limits syntax (10/minute)."""
+        rate: str = getattr(self, rule.value.setting)
+        return rate
 
     @property
     def provider(self) -> ProviderName:

@@ -3,7 +3,7 @@
 `loop.run_in_executor` chains two futures through general-purpose machinery (state copies,
 type checks, a callback each way) that costs the loop about twice what this does. A login
 makes three such hops (user lookup, password check, session start on SQLite), and the loop's
-CPU is taken from the hashing threads (issue #7). Semantics kept: the result or exception of
+CPU is taken from the hashing threads (bench/RESULTS.md). Semantics kept: the result or exception of
 the call, and cancelling the awaiting task cancels the call if it has not started yet.
 """
 

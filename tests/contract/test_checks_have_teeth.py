@@ -19,7 +19,6 @@ from auth_backend.main import create_app
 from scripts.contract_diff import Base, breaking_changes, judge
 from scripts.fuzz import hooks
 from scripts.fuzz_contract import fuzz_service, local_target
-from tests.conftest import make_settings
 from tests.contract.test_contract import (
     SPEC,
     documented_operations,
@@ -27,6 +26,7 @@ from tests.contract.test_contract import (
     served_operations,
 )
 from tests.contract.test_sdks import node_tool, prepare_typescript_program
+from tests.support.services import make_settings
 
 
 def spec_copy() -> dict[str, Any]:

@@ -11,7 +11,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pydantic
@@ -26,7 +26,7 @@ import auth_backend
 from auth_backend import errors, models
 from auth_backend.contract import contract_path
 from auth_backend.main import create_app
-from tests.conftest import ROOT, make_settings, service_missing
+from tests.support.services import ROOT, make_settings, service_missing
 
 SPEC_PATH = ROOT / "openapi" / "openapi.yaml"
 SPEC: dict[str, Any] = yaml.safe_load(SPEC_PATH.read_text(encoding="utf-8"))
@@ -86,7 +86,8 @@ def served_operations(app: FastAPI) -> set[tuple[str, str, str | None]]:
         if not isinstance(route, APIRoute):
             served.add(("?", path, type(route).__name__))
             continue
-        served |= {(method, path, route.operation_id) for method in route.methods - {"HEAD"}}
+        methods = route.methods or set()
+        served |= {(method, path, route.operation_id) for method in methods - {"HEAD"}}
     return served
 
 
@@ -105,18 +106,31 @@ def test_routes_and_operations_are_the_same_set() -> None:
 
 
 # Models of another service's wire format (Supabase's answers), parsed inside the provider and
-# never sent to our clients: providers do not use our wire models (DESIGN.md).
+# never sent to our clients: providers do not use our wire models (docs/architecture.md).
 UPSTREAM_MODELS = {
-    "auth_backend.providers.supabase._SupabaseUser",
-    "auth_backend.providers.supabase._SupabaseSession",
+    "auth_backend.providers.supabase.provider._SupabaseUser",
+    "auth_backend.providers.supabase.provider._SupabaseSession",
 }
 
 
+def parameter_models() -> set[str]:
+    """The models generated for operations' query and path parameters (api/params.py)."""
+    names = set()
+    for _method, _path, operation in operations():
+        locations = {resolve(parameter)["in"] for parameter in operation.get("parameters", [])}
+        for location in locations & {"query", "path"}:
+            operation_id = operation["operationId"]
+            names.add(f"{operation_id[0].upper()}{operation_id[1:]}Parameters{location.title()}")
+    return names
+
+
 def test_wire_models_are_only_the_generated_ones() -> None:
-    # Bodies in and out are the contract's models: the facade exports one per schema, and
-    # no other module of the service defines a pydantic model of its own (but the provider's
-    # models of Supabase's answers).
-    assert set(models.__all__) == set(SPEC["components"]["schemas"])
+    # Bodies and parameters in and out are the contract's models: the facade exports one per
+    # schema and one per operation's query or path parameters, and no other module of the
+    # service defines a pydantic model of its own (but the provider's models of Supabase's
+    # answers).
+    assert parameter_models() == {"LogOutParametersQuery"}
+    assert set(models.__all__) == set(SPEC["components"]["schemas"]) | parameter_models()
     for module in pkgutil.walk_packages(auth_backend.__path__, "auth_backend."):
         if ".migrations" not in module.name:
             importlib.import_module(module.name)
@@ -194,8 +208,11 @@ def test_problem_codes_are_exactly_the_error_vocabulary() -> None:
     assert every_subclass <= documented
 
 
-def _subclasses(cls: type) -> set[type]:
-    found = set(cls.__subclasses__())
+T = TypeVar("T")
+
+
+def _subclasses(cls: type[T]) -> set[type[T]]:
+    found: set[type[T]] = set(cls.__subclasses__())
     for sub in list(found):
         found |= _subclasses(sub)
     return found

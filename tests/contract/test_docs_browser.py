@@ -12,7 +12,8 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Locator, Page, Request, Route, sync_playwright
 
-from tests.conftest import LiveServer, service_missing, unique_email
+from tests.support.accounts import unique_email
+from tests.support.services import LiveServer, service_missing
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Quiet, offline, sandbox-free Chromium: nothing of its own phones home during the test.

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from doubles.supabase import SupabaseDouble
 from scripts.fuzz_contract import fuzz_service, local_target
 from tests.contract.test_contract import operations
-from tests.supabase_double import SupabaseDouble
 
 # A fixed seed keeps CI deterministic; FUZZ_SEED replays or explores another one.
 SEED = int(os.environ.get("FUZZ_SEED", "20261125"))

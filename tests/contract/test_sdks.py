@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from scripts.generate_sdks import NODE_BIN, TOOLS, generate_python, generate_typescript
-from tests.conftest import LiveServer, service_missing, unique_email
+from tests.support.accounts import unique_email
+from tests.support.services import LiveServer, service_missing
 
 PROGRAMS = Path(__file__).parent / "sdk_programs"
 TSCONFIG = {

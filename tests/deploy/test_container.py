@@ -17,8 +17,9 @@ import httpx
 import pytest
 import yaml
 
-from tests.conftest import ROOT, free_port, service_missing
+from scripts.service_process import free_port
 from tests.deploy.dockerfile import Image, Replay, ignore_rules, in_context, parse
+from tests.support.services import ROOT, service_missing
 
 DOCKERFILE = ROOT / "Dockerfile"
 COMPOSE_FILE = ROOT / "docker-compose.yml"

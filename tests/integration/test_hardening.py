@@ -13,14 +13,15 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import make_settings, running_app, supabase_settings, unique_email
-
-PASSWORD = "correct horse battery"
-
+from auth_backend.domain import Capability
+from tests.support.accounts import PASSWORD, unique_email
+from tests.support.problems import status_and_code
+from tests.support.services import make_settings, running_app, supabase_settings
 
 # --- request hygiene -----------------------------------------------------------------------------
 
 
+@pytest.mark.requires_capability(Capability.ACCOUNTS)
 async def test_deeply_nested_json_is_a_400(service: httpx.AsyncClient) -> None:
     depth = 100_000
     body = (
@@ -32,8 +33,7 @@ async def test_deeply_nested_json_is_a_400(service: httpx.AsyncClient) -> None:
     response = await service.post(
         "/signup", content=body, headers={"content-type": "application/json"}
     )
-    assert response.status_code == 400
-    assert response.json()["code"] == "validation_failed"
+    assert status_and_code(response) == (400, "validation_failed")
 
 
 @pytest.mark.parametrize(
@@ -43,6 +43,7 @@ async def test_deeply_nested_json_is_a_400(service: httpx.AsyncClient) -> None:
         ({"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": {"i": 1}}}}}}}}}, "8 levels"),
     ],
 )
+@pytest.mark.requires_capability(Capability.ACCOUNTS)
 async def test_user_metadata_is_bounded(
     service: httpx.AsyncClient, metadata: dict[str, Any], message: str
 ) -> None:
@@ -56,6 +57,7 @@ async def test_user_metadata_is_bounded(
     assert message in response.json()["errors"][0]["message"]
 
 
+@pytest.mark.requires_capability(Capability.ACCOUNTS)
 async def test_a_streamed_body_over_the_limit_is_cut_off_with_413(
     service: httpx.AsyncClient,
 ) -> None:
@@ -68,8 +70,7 @@ async def test_a_streamed_body_over_the_limit_is_cut_off_with_413(
     response = await service.post(
         "/signup", content=chunks(), headers={"content-type": "application/json"}
     )
-    assert response.status_code == 413
-    assert response.json()["code"] == "payload_too_large"
+    assert status_and_code(response) == (413, "payload_too_large")
 
 
 @pytest.mark.parametrize(
@@ -116,10 +117,10 @@ async def test_cors_allows_only_the_listed_origins(tmp_path: Any) -> None:
         assert "access-control-allow-origin" not in other.headers
 
 
+@pytest.mark.requires_capability(Capability.ACCOUNTS)
 async def test_common_passwords_are_refused_at_signup(service: httpx.AsyncClient) -> None:
     response = await service.post("/signup", json={"email": unique_email(), "password": "iloveyou"})
-    assert response.status_code == 400
-    assert response.json()["code"] == "weak_password"
+    assert status_and_code(response) == (400, "weak_password")
     assert "common" in response.json()["detail"]
 
 

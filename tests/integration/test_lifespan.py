@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 from pathlib import Path
 
-from tests.conftest import make_settings, running_app
+from tests.support.services import make_settings, running_app
 
 
 async def test_startup_objects_are_frozen_out_of_the_collector_until_shutdown(

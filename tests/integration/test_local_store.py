@@ -12,16 +12,15 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from auth_backend.providers.local import LocalProvider
-from auth_backend.providers.schema import metadata, users
-from tests.conftest import make_settings, running_app, unique_email
-
-PASSWORD = "correct horse battery"
+from auth_backend.providers.local.schema import metadata, users
+from tests.support.accounts import PASSWORD, unique_email
+from tests.support.services import make_settings, running_app
 
 
 async def test_migrations_create_exactly_the_declared_schema(database_url: str) -> None:
     async with running_app(make_settings(database_url=database_url)) as (app, _client):
         provider: LocalProvider = app.state.provider
-        async with provider.store.engine.connect() as connection:
+        async with provider.database.engine.connect() as connection:
             differences = await connection.run_sync(
                 lambda sync: compare_metadata(MigrationContext.configure(sync), metadata)
             )
@@ -72,7 +71,7 @@ async def test_bcrypt_hashes_from_supabase_are_upgraded_on_login(database_url: s
         ).status_code == 201
         provider: LocalProvider = app.state.provider
         legacy = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
-        async with provider.store.engine.begin() as connection:
+        async with provider.database.engine.begin() as connection:
             await connection.execute(
                 users.update().where(users.c.email == email).values(password_hash=legacy)
             )
@@ -81,7 +80,7 @@ async def test_bcrypt_hashes_from_supabase_are_upgraded_on_login(database_url: s
             await client.post("/login", json={"email": email, "password": PASSWORD})
         ).status_code == 200
 
-        async with provider.store.engine.connect() as connection:
+        async with provider.database.engine.connect() as connection:
             stored = (
                 await connection.execute(
                     sa.select(users.c.password_hash).where(users.c.email == email)
@@ -100,7 +99,7 @@ async def test_a_new_argon2_configuration_takes_over_each_hash_at_its_next_login
     credentials = {"email": email, "password": PASSWORD}
 
     async def stored_hash(provider: LocalProvider) -> str:
-        async with provider.store.engine.connect() as connection:
+        async with provider.database.engine.connect() as connection:
             query = sa.select(users.c.password_hash).where(users.c.email == email)
             return str((await connection.execute(query)).scalar_one())
 

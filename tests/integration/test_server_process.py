@@ -14,7 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import LiveServer, metric_sample, start_server, stop_server
+from tests.support.observability import metric_sample
+from tests.support.services import LiveServer, start_server, stop_server
 
 pytestmark = pytest.mark.slow
 

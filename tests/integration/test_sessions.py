@@ -10,19 +10,17 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from auth_backend.domain import Capability
 from auth_backend.providers.local import LocalProvider
-from auth_backend.providers.schema import refresh_tokens
-from tests.conftest import make_settings, running_app, supabase_settings, unique_email
-from tests.sessions import bearer, new_session, refresh, refused_within
-
-
-def code(response: httpx.Response) -> tuple[int, str]:
-    return response.status_code, response.json()["code"]
-
+from auth_backend.providers.local.schema import refresh_tokens
+from tests.support.accounts import bearer, new_session, refresh, refused_within, unique_email
+from tests.support.problems import status_and_code
+from tests.support.services import make_settings, running_app, supabase_settings
 
 # --- both providers --------------------------------------------------------------------------
 
 
+@pytest.mark.requires_capability(Capability.ACCOUNTS, Capability.SESSIONS)
 async def test_refresh_rotates_the_pair(service: httpx.AsyncClient) -> None:
     first = await new_session(service)
     response = await refresh(service, first["refresh_token"])
@@ -35,55 +33,65 @@ async def test_refresh_rotates_the_pair(service: httpx.AsyncClient) -> None:
 
 
 @pytest.mark.parametrize("token", ["not-a-token", "x" * 1024, "aaaaaaaaaaaa"])
+@pytest.mark.requires_capability(Capability.SESSIONS)
 async def test_unknown_refresh_tokens_are_401(service: httpx.AsyncClient, token: str) -> None:
-    assert code(await refresh(service, token)) == (401, "invalid_refresh_token")
+    assert status_and_code(await refresh(service, token)) == (401, "invalid_refresh_token")
 
 
 @pytest.mark.parametrize(
     "body", [{}, {"refresh_token": ""}, {"refresh_token": 5}, {"refresh_token": "x" * 1025}]
 )
+@pytest.mark.requires_capability(Capability.SESSIONS)
 async def test_malformed_refresh_requests_are_400(
     service: httpx.AsyncClient, body: dict[str, Any]
 ) -> None:
     response = await service.post("/refresh", json=body)
-    assert code(response) == (400, "validation_failed")
+    assert status_and_code(response) == (400, "validation_failed")
     assert response.json()["errors"][0]["field"] == "body.refresh_token"
 
 
+@pytest.mark.requires_capability(Capability.ACCOUNTS, Capability.SESSIONS)
 async def test_reusing_an_old_refresh_token_ends_the_session(service: httpx.AsyncClient) -> None:
     # rt1 -> rt2 -> rt3, then rt1 again: both providers detect that (Supabase tolerates only
     # the parent of the active token).
     rt1 = (await new_session(service))["refresh_token"]
     rt2 = (await refresh(service, rt1)).json()["refresh_token"]
     rt3 = (await refresh(service, rt2)).json()["refresh_token"]
-    assert code(await refresh(service, rt1)) == (401, "invalid_refresh_token")
+    assert status_and_code(await refresh(service, rt1)) == (401, "invalid_refresh_token")
     # The legitimate holder is logged out too.
-    assert code(await refresh(service, rt3)) == (401, "invalid_refresh_token")
+    assert status_and_code(await refresh(service, rt3)) == (401, "invalid_refresh_token")
 
 
+@pytest.mark.requires_capability(Capability.ACCOUNTS, Capability.SESSIONS)
 async def test_logout_ends_the_refresh_token(service: httpx.AsyncClient) -> None:
     tokens = await new_session(service)
     response = await service.post("/logout", headers=bearer(tokens))
     assert response.status_code == 204
     assert response.content == b""
-    assert code(await refresh(service, tokens["refresh_token"])) == (401, "invalid_refresh_token")
+    assert status_and_code(await refresh(service, tokens["refresh_token"])) == (
+        401,
+        "invalid_refresh_token",
+    )
 
 
+@pytest.mark.requires_capability(Capability.SESSIONS)
 async def test_logout_needs_a_valid_token(service: httpx.AsyncClient) -> None:
-    assert code(await service.post("/logout")) == (401, "invalid_token")
+    assert status_and_code(await service.post("/logout")) == (401, "invalid_token")
     response = await service.post("/logout", headers={"Authorization": "Bearer nope"})
-    assert code(response) == (401, "invalid_token")
+    assert status_and_code(response) == (401, "invalid_token")
 
 
+@pytest.mark.requires_capability(Capability.ACCOUNTS, Capability.SESSIONS)
 async def test_logout_scope_is_validated(service: httpx.AsyncClient) -> None:
     tokens = await new_session(service)
     response = await service.post("/logout", params={"scope": "everything"}, headers=bearer(tokens))
-    assert code(response) == (400, "validation_failed")
+    assert status_and_code(response) == (400, "validation_failed")
     assert response.json()["errors"][0]["field"] == "query.scope"
     # Nothing was ended.
     assert (await refresh(service, tokens["refresh_token"])).status_code == 200
 
 
+@pytest.mark.requires_capability(Capability.ACCOUNTS, Capability.SESSIONS)
 async def test_global_logout_ends_every_session(service: httpx.AsyncClient) -> None:
     email = unique_email()
     one, two = await new_session(service, email), await new_session(service, email)
@@ -91,25 +99,30 @@ async def test_global_logout_ends_every_session(service: httpx.AsyncClient) -> N
         await service.post("/logout", params={"scope": "global"}, headers=bearer(one))
     ).status_code == 204
     for tokens in (one, two):
-        assert code(await refresh(service, tokens["refresh_token"])) == (
+        assert status_and_code(await refresh(service, tokens["refresh_token"])) == (
             401,
             "invalid_refresh_token",
         )
 
 
+@pytest.mark.requires_capability(Capability.ACCOUNTS, Capability.SESSIONS)
 async def test_logout_others_keeps_the_current_session(service: httpx.AsyncClient) -> None:
     email = unique_email()
     mine, other = await new_session(service, email), await new_session(service, email)
     assert (
         await service.post("/logout", params={"scope": "others"}, headers=bearer(mine))
     ).status_code == 204
-    assert code(await refresh(service, other["refresh_token"])) == (401, "invalid_refresh_token")
+    assert status_and_code(await refresh(service, other["refresh_token"])) == (
+        401,
+        "invalid_refresh_token",
+    )
     assert (await refresh(service, mine["refresh_token"])).status_code == 200
 
 
 # --- local provider: access tokens die with their session ---------------------------------------
 
 
+@pytest.mark.requires_capability(Capability.ACCOUNTS, Capability.SESSIONS)
 async def test_after_logout_me_refuses_that_sessions_access_tokens(
     local_service: httpx.AsyncClient,
 ) -> None:
@@ -117,29 +130,33 @@ async def test_after_logout_me_refuses_that_sessions_access_tokens(
     ended, kept = await new_session(local_service, email), await new_session(local_service, email)
     assert (await local_service.post("/logout", headers=bearer(ended))).status_code == 204
     response = await local_service.get("/me", headers=bearer(ended))
-    assert code(response) == (401, "invalid_token")
+    assert status_and_code(response) == (401, "invalid_token")
     assert (await local_service.get("/me", headers=bearer(kept))).status_code == 200
     # Logging out twice is a 401: the token's session is gone.
-    assert code(await local_service.post("/logout", headers=bearer(ended))) == (
+    assert status_and_code(await local_service.post("/logout", headers=bearer(ended))) == (
         401,
         "invalid_token",
     )
 
 
+@pytest.mark.requires_capability(Capability.ACCOUNTS, Capability.SESSIONS)
 async def test_reusing_the_previous_refresh_token_revokes_the_attacker_and_the_victim(
     local_service: httpx.AsyncClient,
 ) -> None:
     stolen = await new_session(local_service)
     victim = (await refresh(local_service, stolen["refresh_token"])).json()
-    assert code(await refresh(local_service, stolen["refresh_token"])) == (
+    assert status_and_code(await refresh(local_service, stolen["refresh_token"])) == (
         401,
         "invalid_refresh_token",
     )
-    assert code(await refresh(local_service, victim["refresh_token"])) == (
+    assert status_and_code(await refresh(local_service, victim["refresh_token"])) == (
         401,
         "invalid_refresh_token",
     )
-    assert code(await local_service.get("/me", headers=bearer(victim))) == (401, "invalid_token")
+    assert status_and_code(await local_service.get("/me", headers=bearer(victim))) == (
+        401,
+        "invalid_token",
+    )
 
 
 async def test_concurrent_refreshes_of_one_token_let_exactly_one_through(database_url: str) -> None:
@@ -156,7 +173,7 @@ async def test_refresh_tokens_are_stored_only_as_hashes(database_url: str) -> No
         tokens = await new_session(client)
         rotated = (await refresh(client, tokens["refresh_token"])).json()
         provider: LocalProvider = app.state.provider
-        async with provider.store.engine.connect() as connection:
+        async with provider.database.engine.connect() as connection:
             stored = [
                 row.token_hash
                 for row in await connection.execute(sa.select(refresh_tokens.c.token_hash))
@@ -188,7 +205,10 @@ async def test_ended_sessions_stay_ended_after_a_restart(database_url: str) -> N
         tokens = await new_session(client)
         assert (await client.post("/logout", headers=bearer(tokens))).status_code == 204
     async with running_app(settings) as (_app, client):
-        assert code(await client.get("/me", headers=bearer(tokens))) == (401, "invalid_token")
+        assert status_and_code(await client.get("/me", headers=bearer(tokens))) == (
+            401,
+            "invalid_token",
+        )
 
 
 # --- Supabase: what logout guarantees there ------------------------------------------------------
@@ -202,12 +222,15 @@ async def test_supabase_access_tokens_outlive_logout_until_they_expire(
         tokens = await new_session(client)
         assert (await client.post("/logout", headers=bearer(tokens))).status_code == 204
         assert (await client.get("/me", headers=bearer(tokens))).status_code == 200
-        assert code(await refresh(client, tokens["refresh_token"])) == (
+        assert status_and_code(await refresh(client, tokens["refresh_token"])) == (
             401,
             "invalid_refresh_token",
         )
         # Supabase itself no longer knows the session: a second logout is refused.
-        assert code(await client.post("/logout", headers=bearer(tokens))) == (401, "invalid_token")
+        assert status_and_code(await client.post("/logout", headers=bearer(tokens))) == (
+            401,
+            "invalid_token",
+        )
     headers = supabase_double.stats()["last_headers"]["/auth/v1/logout"]
     assert headers["authorization"] == f"Bearer {tokens['access_token']}"
     assert supabase_double.service_key not in str(headers)

@@ -28,12 +28,13 @@ from auth_backend.errors import (
 )
 from auth_backend.main import create_app
 from auth_backend.providers.supabase import SupabaseProvider
-from auth_backend.providers.supabase_errors import UpstreamError, map_error, parse_error
+from auth_backend.providers.supabase.errors import UpstreamError, map_error, parse_error
 from auth_backend.settings import Settings
-from tests.conftest import running_app, start_server, stop_server, supabase_settings, unique_email
-from tests.supabase_double import SupabaseDouble
+from doubles.supabase import SupabaseDouble
+from tests.support.accounts import PASSWORD, log_in, signed_up, unique_email
+from tests.support.problems import problem_code
+from tests.support.services import running_app, start_server, stop_server, supabase_settings
 
-PASSWORD = "correct horse battery"
 Service = tuple[FastAPI, httpx.AsyncClient]
 
 
@@ -45,22 +46,6 @@ async def supabase_service(
         yield client
 
 
-def problem_code(response: httpx.Response) -> tuple[int, str]:
-    assert response.headers["content-type"] == "application/problem+json", response.text
-    return response.status_code, response.json()["code"]
-
-
-async def signed_up(client: httpx.AsyncClient, email: str | None = None) -> str:
-    email = email or unique_email()
-    response = await client.post("/signup", json={"email": email, "password": PASSWORD})
-    assert response.status_code == 201, response.text
-    return email
-
-
-async def login(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> httpx.Response:
-    return await client.post("/login", json={"email": email, "password": password})
-
-
 # --- which keys go where ---------------------------------------------------------------------
 
 
@@ -69,7 +54,7 @@ async def test_admin_calls_carry_the_service_key_and_logins_only_the_anon_key(
 ) -> None:
     async with supabase_service(supabase_double) as client:
         email = await signed_up(client)
-        assert (await login(client, email)).status_code == 200
+        assert (await log_in(client, email)).status_code == 200
     headers = supabase_double.stats()["last_headers"]
     admin = headers["/auth/v1/admin/users"]
     assert admin["apikey"] == supabase_double.service_key
@@ -89,7 +74,7 @@ async def test_cookies_a_gateway_sets_are_never_sent_back(supabase_double: Supab
     async with supabase_service(supabase_double, supabase_url=url) as client:
         for _user in range(2):
             email = await signed_up(client)
-            assert (await login(client, email)).status_code == 200
+            assert (await log_in(client, email)).status_code == 200
     headers = supabase_double.stats()["last_headers"]
     assert "set-cookie" not in headers["/auth/v1/token"]  # sanity: these are request headers
     assert "cookie" not in headers["/auth/v1/token"]
@@ -102,7 +87,7 @@ async def test_the_end_users_ip_is_forwarded_in_the_configured_header(
     async with supabase_service(
         supabase_double, supabase_client_ip_header="CF-Connecting-IP"
     ) as client:
-        await login(client, unique_email())
+        await log_in(client, unique_email())
     token_headers = supabase_double.stats()["last_headers"]["/auth/v1/token"]
     # running_app's ASGI client is 203.0.113.7.
     assert token_headers["cf-connecting-ip"] == "203.0.113.7"
@@ -113,9 +98,9 @@ async def test_per_ip_limits_see_users_not_this_service(supabase_double: Supabas
     supabase_double.set_rate_limit(2, header="X-Forwarded-For")
     async with supabase_service(supabase_double) as client:
         email = await signed_up(client)
-        assert (await login(client, email)).status_code == 200
-        assert (await login(client, email)).status_code == 200
-        limited = await login(client, email)
+        assert (await log_in(client, email)).status_code == 200
+        assert (await log_in(client, email)).status_code == 200
+        limited = await log_in(client, email)
     assert problem_code(limited) == (429, "rate_limited")
     assert int(limited.headers["retry-after"]) > 0
 
@@ -131,9 +116,9 @@ async def test_auto_confirm_off_leaves_the_email_unconfirmed(
         created = await client.post("/signup", json={"email": email, "password": PASSWORD})
         assert created.status_code == 201
         assert created.json()["email_confirmed_at"] is None
-        assert problem_code(await login(client, email)) == (403, "email_not_confirmed")
+        assert problem_code(await log_in(client, email)) == (403, "email_not_confirmed")
         # A wrong password does not reveal that the account exists but is unconfirmed.
-        assert problem_code(await login(client, email, "wrong password!")) == (
+        assert problem_code(await log_in(client, email, "wrong password!")) == (
             401,
             "invalid_credentials",
         )
@@ -155,7 +140,8 @@ async def test_our_password_policy_runs_before_supabase_is_called(
 async def test_concurrent_signups_of_one_email_never_produce_a_500(
     supabase_double: SupabaseDouble,
 ) -> None:
-    # Supabase itself answers racing creates with 500s (reference, Corrections).
+    # Supabase itself answers racing creates with 500s (docs/reference/supabase-auth-behaviour.md,
+    # Corrections).
     supabase_double.configure(create_user_db_latency=0.2)
     email = unique_email("race")
     async with supabase_service(supabase_double) as client:
@@ -174,14 +160,14 @@ async def test_banned_users_get_403(supabase_double: SupabaseDouble) -> None:
     email = unique_email()
     supabase_double.create_user_directly(email, PASSWORD, ban_duration="1h")
     async with supabase_service(supabase_double) as client:
-        assert problem_code(await login(client, email)) == (403, "user_banned")
+        assert problem_code(await log_in(client, email)) == (403, "user_banned")
 
 
 async def test_passwords_over_72_bytes_are_wrong_credentials_without_a_call(
     supabase_double: SupabaseDouble,
 ) -> None:
     async with supabase_service(supabase_double) as client:
-        response = await login(client, unique_email(), "x" * 100)
+        response = await log_in(client, unique_email(), "x" * 100)
     assert problem_code(response) == (401, "invalid_credentials")
     assert "/auth/v1/token" not in supabase_double.stats()["requests"]
 
@@ -192,7 +178,7 @@ async def test_form_and_json_logins_give_the_same_tokens_shape(
     async with supabase_service(supabase_double) as client:
         email = await signed_up(client)
         form = await client.post("/login", data={"username": email, "password": PASSWORD})
-        json_ = await login(client, email)
+        json_ = await log_in(client, email)
     assert form.status_code == json_.status_code == 200
     assert set(form.json()) == set(json_.json())
     assert form.json()["user"]["id"] == json_.json()["user"]["id"]
@@ -221,7 +207,7 @@ async def test_a_rejected_service_key_is_a_503_and_an_error_log(
 
 async def test_a_rejected_anon_key_on_login_is_a_503(supabase_double: SupabaseDouble) -> None:
     async with supabase_service(supabase_double, supabase_anon_key="wrong-anon-key") as client:
-        response = await login(client, unique_email())
+        response = await log_in(client, unique_email())
     assert problem_code(response) == (503, "provider_misconfigured")
 
 
@@ -281,7 +267,7 @@ async def test_upstream_faults_are_502_or_503_and_never_hang(
                 "/signup", json={"email": unique_email(), "password": PASSWORD}
             )
         else:
-            response = await login(client, email)
+            response = await log_in(client, email)
         elapsed = time.monotonic() - started
     assert problem_code(response) == expected
     assert elapsed < 2.5
@@ -290,7 +276,7 @@ async def test_upstream_faults_are_502_or_503_and_never_hang(
 
 
 async def test_an_unreachable_supabase_is_503(tmp_path: Any) -> None:
-    settings = Settings(  # type: ignore[call-arg]
+    settings = Settings(
         _env_file=None,
         supabase_url="http://127.0.0.1:9",
         supabase_service_key="sb_secret_x",
@@ -310,14 +296,14 @@ async def test_the_pool_reuses_connections(supabase_double: SupabaseDouble) -> N
     async with supabase_service(supabase_double) as client:
         email = await signed_up(client)
         for _ in range(50):
-            assert (await login(client, email)).status_code == 200
+            assert (await log_in(client, email)).status_code == 200
     assert supabase_double.stats()["connections"] <= 2
 
 
 async def test_concurrent_logins_each_get_their_own_tokens(supabase_double: SupabaseDouble) -> None:
     async with supabase_service(supabase_double) as client:
         emails = [await signed_up(client) for _ in range(12)]
-        responses = await asyncio.gather(*(login(client, e) for e in emails * 2))
+        responses = await asyncio.gather(*(log_in(client, e) for e in emails * 2))
         for email, response in zip(emails * 2, responses, strict=True):
             assert response.status_code == 200
             token = response.json()["access_token"]
@@ -362,7 +348,7 @@ async def me_status(client: httpx.AsyncClient, token: str) -> int:
 
 async def test_me_needs_no_call_to_supabase(supabase_double: SupabaseDouble) -> None:
     async with supabase_service(supabase_double) as client:
-        token = (await login(client, await signed_up(client))).json()["access_token"]
+        token = (await log_in(client, await signed_up(client))).json()["access_token"]
         before = supabase_double.stats()["total_requests"]
         for _ in range(20):
             assert await me_status(client, token) == 200
@@ -425,7 +411,7 @@ async def test_a_rotated_signing_key_is_fetched_once(supabase_double: SupabaseDo
         email = await signed_up(client)
         jwks_fetches = supabase_double.stats()["requests"]["/auth/v1/.well-known/jwks.json"]
         supabase_double.rotate_signing_key()
-        token = (await login(client, email)).json()["access_token"]
+        token = (await log_in(client, email)).json()["access_token"]
         assert await me_status(client, token) == 200
         assert await me_status(client, token) == 200
         after = supabase_double.stats()["requests"]["/auth/v1/.well-known/jwks.json"]
@@ -460,7 +446,7 @@ async def test_hs256_projects_verify_with_the_jwt_secret(
     double = supabase_double_hs256
     async with supabase_service(double, supabase_jwt_secret=double.jwt_secret) as client:
         email = await signed_up(client)
-        token = (await login(client, email)).json()["access_token"]
+        token = (await log_in(client, email)).json()["access_token"]
         assert await me_status(client, token) == 200
         assert (await client.get("/.well-known/jwks.json")).json() == {"keys": []}
         forged = double.sign_token(supabase_claims(double), alg="HS256", foreign=True)
@@ -472,7 +458,7 @@ async def test_hs256_tokens_are_refused_without_the_secret(
 ) -> None:
     double = supabase_double_hs256
     async with supabase_service(double) as client:
-        token = (await login(client, await signed_up(client))).json()["access_token"]
+        token = (await log_in(client, await signed_up(client))).json()["access_token"]
         assert await me_status(client, token) == 401
 
 

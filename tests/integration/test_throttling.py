@@ -14,9 +14,9 @@ from fastapi import FastAPI
 from starlette.requests import Request
 
 from auth_backend.api.client_ip import client_ip
-from tests.conftest import make_settings, running_app, supabase_settings, unique_email
-
-PASSWORD = "correct horse battery"
+from tests.support.accounts import PASSWORD, log_in, unique_email
+from tests.support.problems import problem_code
+from tests.support.services import make_settings, running_app, supabase_settings
 
 
 @asynccontextmanager
@@ -29,23 +29,15 @@ async def throttled(
 
 
 def assert_throttled(response: httpx.Response) -> None:
-    assert response.status_code == 429, response.text
-    assert response.json()["code"] == "rate_limited"
-    assert response.headers["content-type"] == "application/problem+json"
+    assert problem_code(response) == (429, "rate_limited")
     assert 1 <= int(response.headers["retry-after"]) <= 60
-
-
-async def login(
-    client: httpx.AsyncClient, email: str, password: str = PASSWORD, **headers: str
-) -> httpx.Response:
-    return await client.post("/login", json={"email": email, "password": password}, headers=headers)
 
 
 async def test_login_is_limited_per_ip(tmp_path: Any) -> None:
     async with throttled(tmp_path, throttle_login_per_ip="3/minute") as client:
-        statuses = [(await login(client, unique_email())).status_code for _ in range(3)]
+        statuses = [(await log_in(client, unique_email())).status_code for _ in range(3)]
         assert statuses == [401, 401, 401]
-        assert_throttled(await login(client, unique_email()))
+        assert_throttled(await log_in(client, unique_email()))
 
 
 async def test_failed_logins_are_limited_per_account_whether_it_exists_or_not(
@@ -58,11 +50,11 @@ async def test_failed_logins_are_limited_per_account_whether_it_exists_or_not(
         ).status_code == 201
         for email in (existing, unique_email("ghost")):
             outcomes = [
-                (await login(client, email, "wrong password!")).status_code for _ in range(3)
+                (await log_in(client, email, "wrong password!")).status_code for _ in range(3)
             ]
             assert outcomes == [401, 401, 429]
         # Now even the right password waits: the attacker cannot tell it was right.
-        assert_throttled(await login(client, existing))
+        assert_throttled(await log_in(client, existing))
 
 
 async def test_successful_logins_do_not_count_against_the_account(tmp_path: Any) -> None:
@@ -70,7 +62,7 @@ async def test_successful_logins_do_not_count_against_the_account(tmp_path: Any)
         email = unique_email()
         await client.post("/signup", json={"email": email, "password": PASSWORD})
         for _ in range(5):
-            assert (await login(client, email)).status_code == 200
+            assert (await log_in(client, email)).status_code == 200
 
 
 async def test_signup_is_limited_per_ip(tmp_path: Any) -> None:
@@ -96,9 +88,9 @@ async def test_refresh_is_limited_per_ip(tmp_path: Any) -> None:
 async def test_forwarded_for_is_ignored_from_untrusted_peers(tmp_path: Any) -> None:
     async with throttled(tmp_path, throttle_login_per_ip="2/minute") as client:
         for i in range(2):
-            await login(client, unique_email(), **{"X-Forwarded-For": f"192.0.2.{i}"})
+            await log_in(client, unique_email(), **{"X-Forwarded-For": f"192.0.2.{i}"})
         # Spoofing a new address does not buy more attempts.
-        assert_throttled(await login(client, unique_email(), **{"X-Forwarded-For": "192.0.2.99"}))
+        assert_throttled(await log_in(client, unique_email(), **{"X-Forwarded-For": "192.0.2.99"}))
 
 
 async def test_forwarded_for_is_believed_from_trusted_proxies(tmp_path: Any) -> None:
@@ -109,11 +101,11 @@ async def test_forwarded_for_is_believed_from_trusted_proxies(tmp_path: Any) -> 
         trusted_proxies="10.0.0.0/8",
     ) as client:
         for _ in range(2):
-            await login(client, unique_email(), **{"X-Forwarded-For": "192.0.2.1"})
-        assert_throttled(await login(client, unique_email(), **{"X-Forwarded-For": "192.0.2.1"}))
+            await log_in(client, unique_email(), **{"X-Forwarded-For": "192.0.2.1"})
+        assert_throttled(await log_in(client, unique_email(), **{"X-Forwarded-For": "192.0.2.1"}))
         # Another user behind the same proxy is not affected.
         assert (
-            await login(client, unique_email(), **{"X-Forwarded-For": "192.0.2.2"})
+            await log_in(client, unique_email(), **{"X-Forwarded-For": "192.0.2.2"})
         ).status_code == 401
 
 
@@ -151,11 +143,11 @@ async def test_limits_are_shared_by_replicas_through_redis(tmp_path: Any, redis_
             await stack.enter_async_context(running_app(settings, client_ip=ip)) for _ in range(2)
         ]
         (_, first), (_, second) = apps
-        assert (await login(first, unique_email())).status_code == 401
-        assert (await login(second, unique_email())).status_code == 401
-        assert (await login(first, unique_email())).status_code == 401
-        assert_throttled(await login(second, unique_email()))
-        assert_throttled(await login(first, unique_email()))
+        assert (await log_in(first, unique_email())).status_code == 401
+        assert (await log_in(second, unique_email())).status_code == 401
+        assert (await log_in(first, unique_email())).status_code == 401
+        assert_throttled(await log_in(second, unique_email()))
+        assert_throttled(await log_in(first, unique_email()))
 
 
 async def test_a_redis_outage_lets_logins_through_and_is_logged(
@@ -170,7 +162,7 @@ async def test_a_redis_outage_lets_logins_through_and_is_logged(
             assert (
                 await client.post("/signup", json={"email": email, "password": PASSWORD})
             ).status_code == 201
-            assert (await login(client, email)).status_code == 200
+            assert (await log_in(client, email)).status_code == 200
     assert "rate-limit storage failed" in caplog.text
 
 
@@ -180,6 +172,6 @@ async def test_supabase_logins_are_throttled_before_supabase_is_called(
     settings = supabase_settings(supabase_double, throttle_login_per_account="1/minute")
     async with running_app(settings) as (_app, client):
         email = unique_email()
-        assert (await login(client, email, "wrong password!")).status_code == 401
-        assert_throttled(await login(client, email, "wrong password!"))
+        assert (await log_in(client, email, "wrong password!")).status_code == 401
+        assert_throttled(await log_in(client, email, "wrong password!"))
     assert supabase_double.stats()["requests"]["/auth/v1/token"] == 1

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import Any
 
 import httpx
 import pytest
 
+from auth_backend.domain import Capability
 from auth_backend.providers.local import LocalProvider
-from tests.conftest import make_settings, running_app, unique_email
-from tests.sessions import bearer, new_session, refresh, refused_within
+from tests.support.accounts import bearer, new_session, refresh, refused_within, unique_email
+from tests.support.problems import status_and_code
+from tests.support.services import make_settings, running_app
 
 
 def cached(provider: LocalProvider, tokens: dict[str, Any]) -> bool:
@@ -27,11 +30,15 @@ async def me_twice(client: httpx.AsyncClient, tokens: dict[str, Any]) -> None:
 
 
 @pytest.fixture
-async def local(database_url: str) -> Any:
-    async with running_app(make_settings(database_url=database_url)) as (app, client):
+async def local(
+    request: pytest.FixtureRequest, database_url: str
+) -> AsyncIterator[tuple[LocalProvider, httpx.AsyncClient]]:
+    settings = make_settings(database_url=database_url)
+    async with running_app(settings, request=request) as (app, client):
         yield app.state.provider, client
 
 
+@pytest.mark.requires_capability(Capability.ACCOUNTS, Capability.SESSIONS)
 async def test_a_cached_token_is_refused_as_soon_as_its_session_is_logged_out(local: Any) -> None:
     provider, client = local
     tokens = await new_session(client)
@@ -39,10 +46,11 @@ async def test_a_cached_token_is_refused_as_soon_as_its_session_is_logged_out(lo
     assert cached(provider, tokens)
     assert (await client.post("/logout", headers=bearer(tokens))).status_code == 204
     response = await client.get("/me", headers=bearer(tokens))
-    assert (response.status_code, response.json()["code"]) == (401, "invalid_token")
+    assert status_and_code(response) == (401, "invalid_token")
 
 
 @pytest.mark.parametrize("scope", ["global", "others"])
+@pytest.mark.requires_capability(Capability.ACCOUNTS, Capability.SESSIONS)
 async def test_logout_scopes_reach_cached_tokens_of_other_sessions(local: Any, scope: str) -> None:
     provider, client = local
     email = unique_email()
@@ -54,6 +62,7 @@ async def test_logout_scopes_reach_cached_tokens_of_other_sessions(local: Any, s
     assert (await client.get("/me", headers=bearer(other))).status_code == 401
 
 
+@pytest.mark.requires_capability(Capability.ACCOUNTS, Capability.SESSIONS)
 async def test_refresh_token_reuse_refuses_the_cached_tokens_of_the_session(local: Any) -> None:
     provider, client = local
     stolen = await new_session(client)
@@ -82,6 +91,7 @@ async def test_a_logout_on_another_replica_reaches_a_cached_token(database_url: 
         )
 
 
+@pytest.mark.requires_capability(Capability.ACCOUNTS)
 async def test_a_cached_token_stops_at_its_exp(local: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     provider, client = local
     tokens = await new_session(client)
@@ -99,11 +109,12 @@ async def test_a_cached_token_stops_at_its_exp(local: Any, monkeypatch: pytest.M
     # Past the leeway the token is expired, cached before or not.
     monkeypatch.setattr(time, "time", lambda: exp + 31.0)
     response = await client.get("/me", headers=bearer(tokens))
-    assert (response.status_code, response.json()["code"]) == (401, "invalid_token")
+    assert status_and_code(response) == (401, "invalid_token")
     assert "expired" in response.json()["detail"]
     monkeypatch.setattr(time, "time", real_time)
 
 
+@pytest.mark.requires_capability(Capability.ACCOUNTS)
 async def test_only_tokens_that_pass_full_verification_are_cached(local: Any) -> None:
     provider, client = local
     tokens = await new_session(client)
@@ -115,12 +126,13 @@ async def test_only_tokens_that_pass_full_verification_are_cached(local: Any) ->
     assert len(provider._verified) == 0
 
 
+@pytest.mark.requires_capability(Capability.ACCOUNTS)
 async def test_replacing_the_signing_keys_empties_the_cache(local: Any) -> None:
     provider, client = local
     tokens = await new_session(client)
     await me_twice(client, tokens)
     assert cached(provider, tokens)
-    await provider._load_or_create_keys()
+    await provider.keys.load_or_create()
     assert len(provider._verified) == 0
     # The same keys are back, so the token verifies in full again and is cached anew.
     await me_twice(client, tokens)

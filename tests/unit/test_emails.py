@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from auth_backend.auth import credentials, normalize_email
 from auth_backend.errors import ValidationFailed
+from auth_backend.inputs import credentials, normalize_email
 
 
 @pytest.mark.parametrize(

@@ -10,12 +10,11 @@ import pickle
 import random
 import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from pydantic import SecretStr
 
-from auth_backend.observability.context import current_request_id
 from auth_backend.observability.logging import (
     _SECRET_SHAPES,
     REDACTED,
@@ -27,7 +26,8 @@ from auth_backend.observability.logging import (
     redact,
     secrets_of,
 )
-from tests.conftest import make_settings
+from auth_backend.observability.request_id import current_request_id
+from tests.support.services import make_settings
 
 JWT = "eyJhbGciOiJFUzI1NiIsImtpZCI6ImFiYyJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJlLWJ5dGVz"
 
@@ -253,7 +253,7 @@ def test_the_config_routes_uvicorn_through_our_formatter(
         # Our middleware writes the access lines; uvicorn's own are dropped.
         assert not logging.getLogger("uvicorn.access").propagate
         stream = io.StringIO()
-        handler.setStream(stream)  # type: ignore[attr-defined]
+        cast("logging.StreamHandler[io.StringIO]", handler).setStream(stream)
         logging.getLogger("uvicorn.error").warning("from uvicorn")
         assert "from uvicorn" in stream.getvalue()
     finally:
@@ -266,7 +266,7 @@ def _state(logger: logging.Logger) -> tuple[list[logging.Handler], int, bool, bo
     return logger.handlers[:], logger.level, logger.propagate, logger.disabled
 
 
-class RecordingHandler(logging.StreamHandler):
+class RecordingHandler(logging.StreamHandler[io.StringIO]):
     def __init__(self, stream: io.StringIO) -> None:
         super().__init__(stream)
         self.records: list[logging.LogRecord] = []

@@ -5,10 +5,10 @@ from __future__ import annotations
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
-from auth_backend.providers.store import head_revision
+from auth_backend.providers.local.migrations import SCRIPT_LOCATION, head_revision
 
 
 def test_the_head_read_from_the_files_is_alembics() -> None:
     config = Config()
-    config.set_main_option("script_location", "auth_backend:migrations")
+    config.set_main_option("script_location", SCRIPT_LOCATION)
     assert head_revision() == ScriptDirectory.from_config(config).get_current_head()

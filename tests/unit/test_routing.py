@@ -13,7 +13,8 @@ from starlette.routing import Router
 from auth_backend.api.routing import OperationRoute, hot_paths_first
 from auth_backend.errors import InvalidToken
 from auth_backend.main import create_app
-from tests.conftest import make_settings
+from tests.support.problems import problem_code
+from tests.support.services import make_settings
 
 
 async def takes_request(request: Request) -> Response:
@@ -94,9 +95,7 @@ async def test_errors_raised_by_a_direct_handler_reach_the_problem_handlers() ->
     app = create_app(make_settings(database_url="sqlite:///:memory:"))
     app.add_api_route("/refuses", refuses, methods=["GET"])
     response = await get(app, "/refuses")
-    assert response.status_code == 401
-    assert response.headers["content-type"] == "application/problem+json"
-    assert response.json()["code"] == "invalid_token"
+    assert problem_code(response) == (401, "invalid_token")
     assert response.headers["x-request-id"] == response.json()["request_id"]
 
 

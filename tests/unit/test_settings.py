@@ -9,9 +9,10 @@ import pytest
 from pydantic import ValidationError
 
 from auth_backend.settings import Settings, describe_settings_error, to_async_database_url
-from tests.conftest import ROOT, make_settings
+from tests.support.services import ROOT, make_settings
 
-# The Supabase CLI's public demo anon key (reference section 7): a JWT whose role is anon.
+# The Supabase CLI's public demo anon key (docs/reference/supabase-auth-behaviour.md §7): a JWT
+# whose role is anon.
 ANON_JWT = (
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzdXBhYmFzZS1kZW1vIiwicm9sZSI6ImFub24iLCJleHAiOjE5ODM4MTI5OTZ9"
     ".CRXP1A7WOeoJeXxjNni43kdQwgnWNReilDMblYTn_I0"
@@ -136,7 +137,7 @@ def test_supabase_issuer_defaults_to_the_project_auth_url(monkeypatch: pytest.Mo
 
 def test_database_url_for_logs_hides_the_password(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABASE_URL", "postgresql://auth:hunter2@db/auth")
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
     assert "hunter2" not in settings.database_url_for_logs
     assert "db/auth" in settings.database_url_for_logs
 

@@ -21,7 +21,7 @@ from auth_backend.errors import (
     RateLimited,
     WeakPassword,
 )
-from auth_backend.providers.supabase_errors import UpstreamError, map_error, parse_error
+from auth_backend.providers.supabase.errors import UpstreamError, map_error, parse_error
 
 NO_HEADERS: CIMultiDict[str] = CIMultiDict()
 

@@ -6,7 +6,7 @@ from uuid import uuid4
 
 import pytest
 
-from auth_backend.api.rendered import RenderedBodies
+from auth_backend.api.me_bodies import RenderedBodies
 from auth_backend.domain import AccessClaims
 from auth_backend.security.token_cache import VerifiedTokenCache
 

@@ -8,11 +8,11 @@ import time
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from joserfc import jwe, jws, jwt
-from joserfc.jwk import ECKey, OctKey, RSAKey
+from joserfc.jwk import ECKey, KeyParameters, OctKey, RSAKey
 
 from auth_backend.domain import UserAccount
 from auth_backend.errors import InvalidToken
@@ -116,8 +116,9 @@ def test_expiry_within_the_clock_leeway_is_accepted() -> None:
     verify(sign(claims(exp=int(time.time()) - 5)))
 
 
-OTHER_EC_KEY = ECKey.generate_key("P-256", parameters={"kid": SIGNING_KEY.kid}, private=True)
-RSA_KEY = RSAKey.generate_key(2048, parameters={"kid": SIGNING_KEY.kid}, private=True)
+SAME_KID = cast("KeyParameters", {"kid": SIGNING_KEY.kid})
+OTHER_EC_KEY = ECKey.generate_key("P-256", parameters=SAME_KID, private=True)
+RSA_KEY = RSAKey.generate_key(2048, parameters=SAME_KID, private=True)
 # Algorithm confusion: an HMAC keyed with the bytes of our public key.
 PUBLIC_KEY_AS_SECRET = OctKey.import_key(json.dumps(public_jwk(SIGNING_KEY)).encode())
 

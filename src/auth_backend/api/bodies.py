@@ -32,11 +32,11 @@ def require_media_type(request: Request, accepted: Sequence[str]) -> str:
     return found
 
 
-def field_problems(errors: Sequence[ErrorDetails]) -> list[FieldProblem]:
+def field_problems(errors: Sequence[ErrorDetails], location: str = "body") -> list[FieldProblem]:
     """Pydantic errors as `{field, message}`; the rejected input is never echoed back."""
     return [
         FieldProblem(
-            field=".".join(["body", *(str(part) for part in error["loc"])]),
+            field=".".join([location, *(str(part) for part in error["loc"])]),
             message=error["msg"],
         )
         for error in errors

@@ -16,8 +16,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from auth_backend.api.problems import PROBLEM_MEDIA_TYPE, problem_body, problem_response
 from auth_backend.errors import InternalError, PayloadTooLarge
 from auth_backend.observability import metrics
-from auth_backend.observability.context import current_request_id
 from auth_backend.observability.logging import log_access
+from auth_backend.observability.request_id import current_request_id
 
 REQUEST_ID_HEADER = b"x-request-id"
 MAX_BODY_BYTES = 1024 * 1024

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from auth_backend.observability.context import current_request_id
+from auth_backend.observability.request_id import current_request_id
 from auth_backend.settings import LogFormat, Settings
 
 REDACTED = "[redacted]"

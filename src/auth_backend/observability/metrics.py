@@ -1,4 +1,4 @@
-"""Prometheus metrics: HTTP traffic, login/signup outcomes and identity-provider calls.
+"""Prometheus metrics: HTTP traffic, operation outcomes and identity-provider calls.
 
 With several worker processes (WEB_CONCURRENCY > 1) each worker writes its samples to files
 in PROMETHEUS_MULTIPROC_DIR, which `python -m auth_backend` creates before the workers start,
@@ -15,7 +15,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal
 
 from prometheus_client import (
     CollectorRegistry,
@@ -57,18 +56,6 @@ HTTP_DURATION = Histogram(
     ["method", "route"],
     registry=_REGISTRY,
 )
-LOGINS = Counter(
-    "auth_backend_logins",
-    "logIn outcomes: success, or the problem code that was returned.",
-    ["result"],
-    registry=_REGISTRY,
-)
-SIGNUPS = Counter(
-    "auth_backend_signups",
-    "signUp outcomes: success, or the problem code that was returned.",
-    ["result"],
-    registry=_REGISTRY,
-)
 PROVIDER_CALLS = Counter(
     "auth_backend_provider_calls",
     "Calls into the identity provider, by outcome: ok, or the problem code it raised "
@@ -90,10 +77,6 @@ if os.environ.get(MULTIPROCESS_DIR_VARIABLE) is None:
     platform_collector.PlatformCollector(registry=_REGISTRY)
     gc_collector.GCCollector(registry=_REGISTRY)
 
-for _outcome in (SUCCESS, "invalid_credentials", "validation_failed"):
-    # Present from the first scrape, so that rate() works before the first login.
-    LOGINS.labels(_outcome)
-SIGNUPS.labels(SUCCESS)
 
 # Children by label values: a dict lookup is cheaper than .labels() on every request.
 _http_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
@@ -118,16 +101,32 @@ def outcome_of(error: BaseException) -> str:
     return error.code if isinstance(error, ServiceError) else "internal_error"
 
 
-@contextmanager
-def auth_outcome(operation: Literal["login", "signup"]) -> Iterator[None]:
-    """Count how a logIn or signUp request ended: success or its problem code."""
-    counter = LOGINS if operation == "login" else SIGNUPS
-    try:
-        yield
-    except Exception as error:
-        counter.labels(outcome_of(error)).inc()
-        raise
-    counter.labels(SUCCESS).inc()
+class OperationOutcomes:
+    """A counter of how one operation's requests ended: success, or the problem code.
+
+    Declared by the operation's entry in api/operations.py, so an outcome metric is one
+    entry there. `preset` outcomes are exposed from the first scrape (at 0), so that rate()
+    works before the first request.
+    """
+
+    def __init__(self, name: str, operation_id: str, preset: tuple[str, ...] = (SUCCESS,)) -> None:
+        self._counter = Counter(
+            f"auth_backend_{name}",
+            f"{operation_id} outcomes: success, or the problem code that was returned.",
+            ["result"],
+            registry=_REGISTRY,
+        )
+        for outcome in preset:
+            self._counter.labels(outcome)
+
+    @contextmanager
+    def count(self) -> Iterator[None]:
+        try:
+            yield
+        except Exception as error:
+            self._counter.labels(outcome_of(error)).inc()
+            raise
+        self._counter.labels(SUCCESS).inc()
 
 
 def record_provider_call(provider: str, operation: str, outcome: str, seconds: float) -> None:

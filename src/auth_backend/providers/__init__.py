@@ -1,0 +1,46 @@
+"""The identity providers, and `build_provider`, which chooses one from the settings.
+
+Providers are imported when chosen: the local one brings SQLAlchemy and Alembic, the Supabase
+one aiohttp, and a process needs only one of them (start-up time, memory).
+"""
+
+from __future__ import annotations
+
+from pydantic import SecretStr
+
+from auth_backend.providers.base import IdentityProvider
+from auth_backend.settings import Settings
+
+
+def build_provider(settings: Settings) -> IdentityProvider:
+    if settings.provider == "supabase":
+        return _supabase(settings)
+    from auth_backend.providers.local import LocalProvider  # noqa: PLC0415
+
+    return LocalProvider(
+        database_url=settings.database_url,
+        issuer=settings.jwt_issuer,
+        access_token_ttl=settings.access_token_ttl,
+        argon2_memory_mib=settings.argon2_memory_mib,
+    )
+
+
+def _supabase(settings: Settings) -> IdentityProvider:
+    from auth_backend.providers.supabase import SupabaseProvider  # noqa: PLC0415
+
+    # The settings validator guarantees the URL and service key for this provider.
+    assert settings.supabase_service_key is not None
+    return SupabaseProvider(
+        project_url=settings.supabase_base_url,
+        service_key=settings.supabase_service_key.get_secret_value(),
+        anon_key=_secret(settings.supabase_anon_key),
+        jwt_secret=_secret(settings.supabase_jwt_secret),
+        issuer=settings.supabase_issuer,
+        auto_confirm=settings.signup_auto_confirm,
+        client_ip_header=settings.supabase_client_ip_header,
+        timeout_seconds=settings.supabase_timeout,
+    )
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None

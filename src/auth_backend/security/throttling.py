@@ -12,7 +12,8 @@ import logging
 import math
 import time
 from collections.abc import Mapping
-from enum import StrEnum
+from dataclasses import dataclass
+from enum import Enum
 
 import limits
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
@@ -25,11 +26,41 @@ logger = logging.getLogger(__name__)
 _NAMESPACE = "auth-backend"
 
 
-class Rule(StrEnum):
-    LOGIN_PER_IP = "login-ip"
-    LOGIN_PER_ACCOUNT = "login-account"
-    SIGNUP_PER_IP = "signup-ip"
-    REFRESH_PER_IP = "refresh-ip"
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    # The counters' name in the storage (shared by every replica through Redis).
+    key: str
+    # The Settings field, and so the environment variable, that sets the rate.
+    setting: str
+    default: str
+    description: str
+
+
+class Rule(Enum):
+    """Every rate limit: one member each. The settings and the throttle are built from this
+    table, so a new limit is one member here and a `consume`/`check` where it applies."""
+
+    LOGIN_PER_IP = RateLimit(
+        "login-ip",
+        "throttle_login_per_ip",
+        "60/minute",
+        "Login attempts allowed per client IP (limits syntax: N/second|minute|hour).",
+    )
+    LOGIN_PER_ACCOUNT = RateLimit(
+        "login-account",
+        "throttle_login_per_account",
+        "10/minute",
+        "Failed login attempts allowed per email address, known or not.",
+    )
+    SIGNUP_PER_IP = RateLimit(
+        "signup-ip", "throttle_signup_per_ip", "20/minute", "Signups allowed per client IP."
+    )
+    REFRESH_PER_IP = RateLimit(
+        "refresh-ip",
+        "throttle_refresh_per_ip",
+        "60/minute",
+        "Token refreshes allowed per client IP.",
+    )
 
 
 class LoopMemoryStorage(MemoryStorage):
@@ -76,12 +107,13 @@ class Throttle:
         self._storage = storage
         self._limiter = MovingWindowRateLimiter(storage)
         self._rules = {rule: limits.parse(rate) for rule, rate in rules.items()}
+        self._keys = {rule: rule.value.key for rule in rules}
 
     async def consume(self, rule: Rule, key: str) -> None:
         """Count one request against `rule` for `key`; RateLimited when over the limit."""
         item = self._rules[rule]
         try:
-            allowed = await self._limiter.hit(item, _NAMESPACE, rule, key)
+            allowed = await self._limiter.hit(item, _NAMESPACE, self._keys[rule], key)
         except Exception as error:  # storage down: fail open, loudly
             _storage_failed(error)
             return
@@ -92,7 +124,7 @@ class Throttle:
         """RateLimited if `key` is already over the limit, without counting this request."""
         item = self._rules[rule]
         try:
-            allowed = await self._limiter.test(item, _NAMESPACE, rule, key)
+            allowed = await self._limiter.test(item, _NAMESPACE, self._keys[rule], key)
         except Exception as error:
             _storage_failed(error)
             return
@@ -102,13 +134,13 @@ class Throttle:
     async def record(self, rule: Rule, key: str) -> None:
         """Count an event (a failed login) that `check` will see later."""
         try:
-            await self._limiter.hit(self._rules[rule], _NAMESPACE, rule, key)
+            await self._limiter.hit(self._rules[rule], _NAMESPACE, self._keys[rule], key)
         except Exception as error:
             _storage_failed(error)
 
     async def _retry_after(self, item: limits.RateLimitItem, rule: Rule, key: str) -> int:
         try:
-            stats = await self._limiter.get_window_stats(item, _NAMESPACE, rule, key)
+            stats = await self._limiter.get_window_stats(item, _NAMESPACE, self._keys[rule], key)
         except Exception:  # the limit is known to be hit; any positive wait is truthful
             return item.get_expiry()
         return max(1, math.ceil(stats.reset_time - time.time()))

@@ -63,7 +63,7 @@ class IssuedToken:
 
 
 class AccessTokenIssuer:
-    """Signs access tokens whose claims are shaped like Supabase's (see DESIGN.md).
+    """Signs access tokens whose claims are shaped like Supabase's (docs/verifying-tokens.md).
 
     Every login signs one, on the event loop, so the compact JWS is put together here from
     parts prepared once (the encoded header, the key's ECDSA signer) instead of through

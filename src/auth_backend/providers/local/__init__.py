@@ -1,0 +1,11 @@
+"""The embedded identity provider: users in our own database, tokens signed with our own keys.
+
+One module per aggregate: `users` (accounts), `sessions` (sessions, refresh-token rotation and
+its reuse rule), `revocations` (ended sessions known to every replica), `keys` (the signing
+keys); `database` runs their SQL, `schema` declares the tables and `migrations` brings a
+database to them.
+"""
+
+from auth_backend.providers.local.provider import LocalProvider
+
+__all__ = ["LocalProvider"]

@@ -1,0 +1,240 @@
+"""SupabaseProvider: Supabase Auth's accounts and sessions, its access tokens verified locally."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict
+
+from auth_backend.domain import (
+    AccessClaims,
+    Capability,
+    ClientContext,
+    Credentials,
+    LogoutScope,
+    NewAccount,
+    TokenGrant,
+    UserAccount,
+)
+from auth_backend.errors import InvalidCredentials, ProviderError, ServiceError
+from auth_backend.providers.supabase.client import PROVIDER_NAME, SupabaseClient, parse_answer
+from auth_backend.providers.supabase.errors import REFRESH_CALL, USER_TOKEN_CALL
+from auth_backend.providers.supabase.keys import SupabaseKeys
+from auth_backend.security.passwords import MAX_PASSWORD_BYTES
+from auth_backend.security.tokens import AccessTokenVerifier, UnknownKeyId
+
+logger = logging.getLogger(__name__)
+
+
+class _SupabaseUser(BaseModel):
+    """The fields of Supabase's User object that our contract carries."""
+
+    model_config = ConfigDict(extra="ignore")
+    id: UUID
+    email: str | None = ""
+    role: str | None = "authenticated"
+    aud: str | None = "authenticated"
+    email_confirmed_at: datetime | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    last_sign_in_at: datetime | None = None
+    user_metadata: dict[str, Any] | None = None
+    app_metadata: dict[str, Any] | None = None
+
+    def to_account(self) -> UserAccount:
+        return UserAccount(
+            id=self.id,
+            email=self.email or "",
+            role=self.role or "authenticated",
+            aud=self.aud or "authenticated",
+            email_confirmed_at=self.email_confirmed_at,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+            last_sign_in_at=self.last_sign_in_at,
+            user_metadata=self.user_metadata or {},
+            app_metadata=self.app_metadata or {},
+        )
+
+
+class _SupabaseSession(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    access_token: str
+    expires_in: int
+    expires_at: int | None = None
+    refresh_token: str
+    user: _SupabaseUser
+
+
+class SupabaseProvider:
+    name = PROVIDER_NAME
+    capabilities = frozenset({Capability.ACCOUNTS, Capability.SESSIONS})
+
+    def __init__(
+        self,
+        *,
+        project_url: str,
+        service_key: str,
+        anon_key: str | None,
+        jwt_secret: str | None,
+        issuer: str,
+        auto_confirm: bool,
+        client_ip_header: str,
+        timeout_seconds: float,
+    ) -> None:
+        self._client = SupabaseClient(
+            project_url=project_url,
+            service_key=service_key,
+            anon_key=anon_key,
+            timeout_seconds=timeout_seconds,
+        )
+        auth_url = self._client.auth_url
+        # Built once: every call names one of these, query included.
+        self._admin_users_url = auth_url / "admin" / "users"
+        self._password_grant_url = (auth_url / "token").with_query(grant_type="password")
+        self._refresh_grant_url = (auth_url / "token").with_query(grant_type="refresh_token")
+        self._logout_url = auth_url / "logout"
+        self._health_url = auth_url / "health"
+        self._jwks_url = auth_url / ".well-known" / "jwks.json"
+        self._auto_confirm = auto_confirm
+        self._client_ip_header = client_ip_header
+        self._keys = SupabaseKeys(self._fetch_jwks, jwt_secret)
+        self._verifier = AccessTokenVerifier(issuer=issuer)
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._client.open()
+        try:
+            await self._keys.refresh(force=True)
+        except ServiceError as error:
+            # Start anyway: Supabase may come back, and /ready reports it meanwhile.
+            logger.warning("Supabase's JWKS is not available yet: %s", error.code)
+
+    async def aclose(self) -> None:
+        await self._keys.aclose()
+        await self._client.aclose()
+
+    # --- Accounts ----------------------------------------------------------------------------
+
+    async def sign_up(self, account: NewAccount, context: ClientContext) -> UserAccount:
+        body = {
+            "email": account.email,
+            "password": account.password,
+            "email_confirm": self._auto_confirm,
+            "user_metadata": account.user_metadata,
+        }
+        answer = await self._client.call(
+            "POST",
+            self._admin_users_url,
+            "admin_create_user",
+            body=body,
+            headers=self._client.admin_headers,
+        )
+        return parse_answer(_SupabaseUser, answer, "admin_create_user").to_account()
+
+    async def sign_in(self, credentials: Credentials, context: ClientContext) -> TokenGrant:
+        if len(credentials.password.encode("utf-8")) > MAX_PASSWORD_BYTES:
+            # No account can have such a password, and bcrypt on Supabase's side cannot
+            # compare it; answer as for any wrong password.
+            raise InvalidCredentials()
+        answer = await self._client.call(
+            "POST",
+            self._password_grant_url,
+            "password_grant",
+            body={"email": credentials.email, "password": credentials.password},
+            headers=self._user_headers(context),
+        )
+        return _grant(parse_answer(_SupabaseSession, answer, "password_grant"))
+
+    # --- Sessions ----------------------------------------------------------------------------
+
+    async def refresh(self, refresh_token: str, context: ClientContext) -> TokenGrant:
+        answer = await self._client.call(
+            "POST",
+            self._refresh_grant_url,
+            "refresh_token_grant",
+            body={"refresh_token": refresh_token},
+            headers=self._user_headers(context),
+            overrides=REFRESH_CALL,
+        )
+        return _grant(parse_answer(_SupabaseSession, answer, "refresh_token_grant"))
+
+    async def sign_out(
+        self, access_token: str, claims: AccessClaims, scope: LogoutScope, context: ClientContext
+    ) -> None:
+        # Supabase identifies the session from the user's own token.
+        headers = {**self._user_headers(context), "Authorization": f"Bearer {access_token}"}
+        await self._client.call(
+            "POST",
+            self._logout_url.with_query(scope=scope),
+            "logout",
+            headers=headers,
+            overrides=USER_TOKEN_CALL,
+        )
+
+    # --- every provider ----------------------------------------------------------------------
+
+    async def verify_access_token(self, token: str) -> AccessClaims:
+        self._keys.refresh_in_background_if_stale()
+        algorithms = self._keys.algorithms
+        try:
+            return self._verifier.verify(token, self._keys.resolve, algorithms)
+        except UnknownKeyId:
+            if not await self._refresh_keys_for_unknown_kid():
+                raise
+        return self._verifier.verify(token, self._keys.resolve, algorithms)
+
+    async def public_keys(self) -> dict[str, Any]:
+        if not self._keys.loaded:
+            await self._refresh_keys_for_unknown_kid()
+        return self._keys.public_jwks()
+
+    async def check_ready(self) -> None:
+        # /health sits behind the gateway's key check, so this proves both reachability
+        # and that the service key is accepted.
+        await self._client.call(
+            "GET", self._health_url, "health", headers=self._client.admin_headers
+        )
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def _user_headers(self, context: ClientContext) -> dict[str, str]:
+        headers = {"apikey": self._client.anon_key}
+        if self._client_ip_header and context.ip:
+            headers[self._client_ip_header] = context.ip
+        return headers
+
+    async def _fetch_jwks(self) -> dict[str, Any]:
+        answer = await self._client.call("GET", self._jwks_url, "jwks")
+        try:
+            data = json.loads(answer)
+        except ValueError:
+            logger.warning("Supabase answered jwks with a non-JSON body")
+            raise ProviderError() from None
+        if not isinstance(data, dict):
+            logger.warning("Supabase's answer to jwks does not have the expected shape")
+            raise ProviderError()
+        return data
+
+    async def _refresh_keys_for_unknown_kid(self) -> bool:
+        try:
+            return await self._keys.refresh()
+        except ServiceError:
+            if self._keys.loaded:
+                return False  # keep verifying with the keys we have
+            raise
+
+
+def _grant(session: _SupabaseSession) -> TokenGrant:
+    return TokenGrant(
+        access_token=session.access_token,
+        expires_in=session.expires_in,
+        expires_at=session.expires_at or int(time.time()) + session.expires_in,
+        refresh_token=session.refresh_token,
+        user=session.user.to_account(),
+    )
