@@ -1,7 +1,8 @@
-"""The behaviour of signUp, logIn and getMe over HTTP, on every store.
+"""The behaviour of signUp, logIn and getMe over HTTP, on every provider.
 
-Each test runs once per store (SQLite, PostgreSQL); errors are checked as full problem
-documents, because clients rely on their shape.
+Each test runs once per provider and store (local on SQLite, local on PostgreSQL, Supabase
+through its double), skipped only where a provider lacks the capability it needs; errors are
+checked as full problem documents, because clients rely on their shape.
 """
 
 from __future__ import annotations
