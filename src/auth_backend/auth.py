@@ -99,6 +99,8 @@ class AuthService:
     async def log_in(
         self, email: str, password: str, client: ClientContext, email_field: str = "body.email"
     ) -> TokenGrant:
+        # A failure's time is floored from here, reservations and all (security/timing.py).
+        started = time.monotonic()
         await self._consume_per_ip(Rule.LOGIN_PER_IP, client, "login_failed")
         normalized_email = inputs.normalize_email(email, email_field)
         reservations: list[Reservation] = []
@@ -117,7 +119,7 @@ class AuthService:
                 await self._throttle.reserve(Rule.LOGIN_PER_ACCOUNT_CEILING, normalized_email)
             )
             credentials = inputs.credentials_for(normalized_email, password)
-            grant = await self._sign_in(credentials, client)
+            grant = await self._sign_in(credentials, client, started)
         except ServiceError as error:
             if not isinstance(error, InvalidCredentials):
                 # Not a verified guess: refused by a limit (the other one's slot is returned),
@@ -129,9 +131,10 @@ class AuthService:
         audit("login_succeeded", ip=client.ip, user_id=str(grant.user.id))
         return grant
 
-    async def _sign_in(self, credentials: Credentials, client: ClientContext) -> TokenGrant:
+    async def _sign_in(
+        self, credentials: Credentials, client: ClientContext, started: float
+    ) -> TokenGrant:
         accounts = self._accounts_or_501()
-        started = time.monotonic()
         try:
             return await accounts.sign_in(credentials, client)
         except InvalidCredentials:

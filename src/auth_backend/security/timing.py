@@ -15,6 +15,7 @@ failures would keep a percentile low): set it above the slowest natural failure.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections import deque
 
@@ -22,6 +23,11 @@ RECENT_FAILURES = 64
 PERCENTILE = 0.9
 # A stalled upstream must not turn every failure into a long wait.
 MAXIMUM_FLOOR_SECONDS = 2.0
+# Each failure waits a random part of this fraction of the floor longer, so that a sub-
+# millisecond difference left after the floor (the event loop's own work differs a little
+# between failures) drowns in milliseconds of noise.
+JITTER = 0.1
+_jitter = random.SystemRandom()
 
 
 class FailureFloor:
@@ -37,9 +43,11 @@ class FailureFloor:
         return min(MAXIMUM_FLOOR_SECONDS, max(self._minimum, percentile))
 
     async def pad(self, started: float) -> None:
-        """Wait until the floor has passed since `started` (time.monotonic())."""
+        """Wait until the floor (and a random part of JITTER of it) has passed since `started`
+        (time.monotonic())."""
         elapsed = time.monotonic() - started
         floor = self.floor()
         self._recent.append(elapsed)
-        if elapsed < floor:
-            await asyncio.sleep(floor - elapsed)
+        target = floor * (1 + _jitter.uniform(0, JITTER))
+        if elapsed < target:
+            await asyncio.sleep(target - elapsed)
