@@ -44,13 +44,16 @@ RUN groupadd --system --gid "$UID" auth \
 COPY --from=builder $VENV $VENV
 
 # The SQLite default (sqlite:///./data/auth.db) resolves to /app/data, the volume.
+# /metrics and the docs pages answer loopback and private networks only (the scraper and the
+# operators on the platform network); .env may widen it, e.g. to 0.0.0.0/0,::/0.
 WORKDIR /app
 ENV PATH="$VENV/bin:$PATH" \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     HOST=0.0.0.0 \
     PORT=8080 \
-    LOG_FORMAT=json
+    LOG_FORMAT=json \
+    OPERATIONS_ALLOWED_NETWORKS="127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
 # Mount a volume on /app/data to keep the users and keys (compose does).
 USER $UID:$UID
 EXPOSE 8080

@@ -36,6 +36,11 @@ def main() -> None:
     if status or not captured:
         sys.exit(f"the launcher did not reach uvicorn.run (exit status {status})")
     options = {name: value for name, value in captured.items() if name not in _DROPPED}
+    if str(options.get("http", "")).startswith("auth_backend."):
+        # The service's own protocol (httptools with header limits and request deadlines,
+        # src/auth_backend/transport.py) lives in the service: the floors run uvicorn's
+        # httptools protocol it extends, so any cost of the limits counts against the service.
+        options["http"] = "httptools"
     # The launcher's own logging may write to stdout too: the options are the marked line.
     print(MARKER + json.dumps(options, sort_keys=True))
 

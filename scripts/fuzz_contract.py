@@ -25,6 +25,7 @@ from pathlib import Path
 
 import httpx
 
+from auth_backend.security.throttling import Rule
 from scripts.service_process import free_port, start_service, stop_process
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -176,7 +177,8 @@ def local_target(workdir: Path) -> dict[str, str]:
     return {"AUTH_PROVIDER": "local", "DATABASE_URL": f"sqlite:///{workdir / 'auth.db'}"}
 
 
-_THROTTLE_RULES = ("LOGIN_PER_IP", "LOGIN_PER_ACCOUNT", "SIGNUP_PER_IP", "REFRESH_PER_IP")
+# Every rate limit's variable, from the rate-limit table (security/throttling.py).
+_THROTTLE_VARIABLES = tuple(rule.value.setting.upper() for rule in Rule)
 
 
 def _service_env(env: dict[str, str]) -> dict[str, str]:
@@ -186,7 +188,7 @@ def _service_env(env: dict[str, str]) -> dict[str, str]:
         "LOG_LEVEL": "warning",
         # The fuzzer sends thousands of requests from one address; the limits are tested on
         # their own (tests/integration/test_throttling.py), here they would only stop it early.
-        **{f"THROTTLE_{rule}": "1000000/minute" for rule in _THROTTLE_RULES},
+        **dict.fromkeys(_THROTTLE_VARIABLES, "1000000/minute"),
         **env,
     }
 

@@ -32,11 +32,15 @@ def render() -> str:
         comment = textwrap.fill(
             field.description or "", width=94, initial_indent="# ", subsequent_indent="# "
         )
-        default = field.default
+        # Lists (proxies, networks, origins) come from a default factory, written as the
+        # comma-separated value the setting reads.
+        default = field.get_default(call_default_factory=True)
         if default is None or isinstance(default, SecretStr):
             value = ""
         elif isinstance(default, bool):
             value = str(default).lower()
+        elif isinstance(default, list):
+            value = ",".join(str(item) for item in default)
         else:
             value = str(default)
         # Commented out: copying the example must not override the image's environment, and

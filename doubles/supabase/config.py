@@ -88,6 +88,10 @@ class Settings:
     # database. The double reproduces the race with this pause between the duplicate check and
     # the insert; 0 makes it practically unobservable.
     create_user_db_latency: float = 0.02
+    # GoTrue verifies passwords with bcrypt at cost 10, tens of milliseconds, after it has
+    # found the user and checked the ban; the double hashes at cost 4 to stay fast. This pause
+    # before the comparison gives a password check its real duration (0: the double's own).
+    password_check_latency: float = 0.0
     # Not in the reference: hosted projects sit behind Cloudflare, whose bot management sets a
     # `__cf_bm` cookie on answers. When set, every answer carries `Set-Cookie: __cf_bm=<value>`,
     # so that a client keeping cookies (and sending one user's to the next) shows itself.

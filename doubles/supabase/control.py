@@ -50,6 +50,7 @@ class SettingsIn(_Strict):
     admin_roles: list[str] | None = None
     password_min_length: int | None = Field(default=None, ge=1)
     create_user_db_latency: float | None = Field(default=None, ge=0)
+    password_check_latency: float | None = Field(default=None, ge=0, le=5)
     gateway_cookie: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -133,6 +134,7 @@ def control_routes(state: DoubleState) -> list[Route]:
                 "admin_roles": settings.admin_roles,
                 "password_min_length": settings.password_min_length,
                 "create_user_db_latency": settings.create_user_db_latency,
+                "password_check_latency": settings.password_check_latency,
                 "gateway_cookie": settings.gateway_cookie,
                 "rate_limit": dataclasses.asdict(limit) if (limit := state.limiter.limit) else None,
             }
@@ -151,6 +153,7 @@ def control_routes(state: DoubleState) -> list[Route]:
             "admin_roles",
             "password_min_length",
             "create_user_db_latency",
+            "password_check_latency",
             "gateway_cookie",
         ):
             value = getattr(spec, name)

@@ -83,6 +83,7 @@ class SupabaseDouble:
     def configure(self, **settings: Any) -> dict[str, Any]:
         """issuer=str, omit_issuer=True, jwt_exp=int, refresh_token_reuse_interval=int,
         admin_roles=[...], password_min_length=int, create_user_db_latency=float,
+        password_check_latency=float,
         gateway_cookie=str (every answer then sets the cookie `__cf_bm`)."""
         result: dict[str, Any] = self._call("POST", "/config", settings)
         return result

@@ -7,6 +7,8 @@ from typing import Any
 
 import schemathesis
 
+from auth_backend.security.passwords import common_passwords
+
 # The password rule as the contract states it (SignUpRequest.password).
 MIN_PASSWORD_CHARACTERS = 8
 MAX_PASSWORD_BYTES = 72
@@ -17,7 +19,8 @@ def _violates_password_rule(password: object) -> bool:
         return False
     normalized = unicodedata.normalize("NFKC", password)
     too_short = len(normalized) < MIN_PASSWORD_CHARACTERS
-    return too_short or len(normalized.encode("utf-8")) > MAX_PASSWORD_BYTES
+    too_long = len(normalized.encode("utf-8")) > MAX_PASSWORD_BYTES
+    return too_short or too_long or normalized.casefold() in common_passwords()
 
 
 @schemathesis.check

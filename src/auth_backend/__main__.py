@@ -15,6 +15,7 @@ from auth_backend.observability.metrics import (
     remove_multiprocess_dir,
 )
 from auth_backend.settings import Settings, describe_settings_error
+from auth_backend.transport import PROTOCOL
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
             timeout_graceful_shutdown=settings.shutdown_timeout,
             reload=args.reload,
             reload_dirs=["src"] if args.reload else None,
+            # uvicorn's httptools protocol, with bounded headers and deadlines for receiving
+            # a request (transport.py).
+            http=PROTOCOL,
             proxy_headers=False,
             server_header=False,
         )

@@ -20,7 +20,12 @@ class LoginRequest(BaseModel):
     `validation_failed`; `.test` is accepted for test suites.
 
     """
-    password: Annotated[str, Field(examples=["correct horse battery staple"])]
+    password: Annotated[str, Field(examples=["correct horse battery staple"], max_length=72)]
+    """
+    No account has a longer password (passwords are at most 72 bytes of UTF-8), so
+    longer input is refused with `validation_failed` before any work is done on it.
+
+    """
 
 
 class RefreshRequest(BaseModel):
@@ -50,7 +55,10 @@ class PasswordGrantForm(BaseModel):
     `validation_failed`; `.test` is accepted for test suites.
 
     """
-    password: Annotated[str, Field(examples=["correct horse battery staple"])]
+    password: Annotated[str, Field(examples=["correct horse battery staple"], max_length=72)]
+    """
+    As `LoginRequest.password`.
+    """
     scope: str | None = None
     """
     Accepted for compatibility and ignored.
@@ -183,6 +191,7 @@ class ProblemCode(
             "invalid_refresh_token",
             "email_not_confirmed",
             "user_banned",
+            "forbidden",
             "not_found",
             "method_not_allowed",
             "payload_too_large",
@@ -205,6 +214,7 @@ class ProblemCode(
         "invalid_refresh_token",
         "email_not_confirmed",
         "user_banned",
+        "forbidden",
         "not_found",
         "method_not_allowed",
         "payload_too_large",
@@ -222,6 +232,7 @@ class ProblemCode(
     `weak_password` (400), `email_exists` (409), `invalid_credentials` (401),
     `invalid_token` (401), `invalid_refresh_token` (401), `email_not_confirmed` (403),
     `user_banned` (403),
+    `forbidden` (403, an operational endpoint asked from outside the operators' networks),
     `not_found` (404), `method_not_allowed` (405), `payload_too_large` (413),
     `unsupported_media_type` (415), `rate_limited` (429, see `Retry-After`),
     `provider_error` (502, the identity provider failed),
@@ -251,10 +262,14 @@ class SignUpRequest(BaseModel):
     `validation_failed`; `.test` is accepted for test suites.
 
     """
-    password: Annotated[str, Field(examples=["correct horse battery staple"])]
+    password: Annotated[
+        str, Field(examples=["correct horse battery staple"], max_length=72, min_length=8)
+    ]
     """
-    At least 8 characters and at most 72 bytes of UTF-8 after NFKC normalisation;
-    anything else is refused with `weak_password`.
+    8 to 72 characters, and after NFKC normalisation still at least 8 characters and
+    at most 72 bytes of UTF-8, and not one of the 30,000 most common passwords;
+    anything else is refused with `weak_password` (the lengths too, though the schema
+    states them).
 
     """
     user_metadata: Metadata | None = None

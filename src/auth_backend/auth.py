@@ -1,7 +1,9 @@
 """The application layer: one method per flow, between the API and the identity provider.
 
-Each flow runs the same steps in the same order: normalise the input (inputs.py), throttle,
-call the provider's capability, audit the outcome. Outcome metrics are counted around the
+Each flow runs the same steps in the same order: throttle per client IP, normalise the input
+(inputs.py), throttle per account, call the provider's capability, audit the outcome. The
+per-IP limit comes first so that a throttled client costs no work: normalising a password is
+NFKC over whatever length the body allows. Outcome metrics are counted around the
 whole operation, parsing included, by the operations table (api/operations.py). Handlers in
 api/ only turn wire models into the arguments here and the results into responses.
 
@@ -13,7 +15,8 @@ ended-session check and the provider's cache of verified tokens, all behind one 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, cast
+import time
+from typing import Any, NoReturn, cast
 
 from auth_backend import inputs
 from auth_backend.audit import audit
@@ -21,6 +24,7 @@ from auth_backend.domain import (
     Caller,
     Capability,
     ClientContext,
+    Credentials,
     JsonObject,
     LogoutScope,
     TokenGrant,
@@ -36,7 +40,8 @@ from auth_backend.errors import (
     ServiceError,
 )
 from auth_backend.providers.base import Accounts, IdentityProvider, Sessions, offered
-from auth_backend.security.throttling import Rule, Throttle
+from auth_backend.security.throttling import Reservation, Rule, Throttle
+from auth_backend.security.timing import FailureFloor
 
 
 def bearer_token(authorization: str | None) -> str:
@@ -51,9 +56,12 @@ def bearer_token(authorization: str | None) -> str:
 
 
 class AuthService:
-    def __init__(self, provider: IdentityProvider, throttle: Throttle) -> None:
+    def __init__(
+        self, provider: IdentityProvider, throttle: Throttle, failure_floor: FailureFloor
+    ) -> None:
         self.provider = provider
         self._throttle = throttle
+        self._failure_floor = failure_floor
         self._accounts = cast("Accounts | None", offered(provider, Capability.ACCOUNTS))
         self._sessions = cast("Sessions | None", offered(provider, Capability.SESSIONS))
 
@@ -71,10 +79,10 @@ class AuthService:
     async def sign_up(
         self, email: str, password: str, user_metadata: JsonObject | None, client: ClientContext
     ) -> UserAccount:
+        await self._consume_per_ip(Rule.SIGNUP_PER_IP, client, "signup_failed")
         normalized_email = inputs.normalize_email(email)
         try:
-            await self._throttle.consume(Rule.SIGNUP_PER_IP, client.ip or "unknown")
-            account = inputs.new_account(normalized_email, password, user_metadata)
+            account = inputs.new_account(email, password, user_metadata)
             user = await self._accounts_or_501().sign_up(account, client)
         except ServiceError as error:
             audit("signup_failed", ip=client.ip, email=normalized_email, reason=error.code)
@@ -82,26 +90,61 @@ class AuthService:
         audit("signup_succeeded", ip=client.ip, user_id=str(user.id))
         return user
 
+    def refuse_sign_up(self, email: str, error: ServiceError, client: ClientContext) -> NoReturn:
+        """A signup the contract's schema refused for its password alone: audited like any
+        other refused signup, then raised (no password was normalised or hashed)."""
+        audit("signup_failed", ip=client.ip, email=inputs.normalize_email(email), reason=error.code)
+        raise error
+
     async def log_in(
         self, email: str, password: str, client: ClientContext, email_field: str = "body.email"
     ) -> TokenGrant:
-        credentials = inputs.credentials(email, password, email_field)
+        # A failure's time is floored from here, reservations and all (security/timing.py).
+        started = time.monotonic()
+        await self._consume_per_ip(Rule.LOGIN_PER_IP, client, "login_failed")
+        normalized_email = inputs.normalize_email(email, email_field)
+        reservations: list[Reservation] = []
         try:
-            await self._throttle.consume(Rule.LOGIN_PER_IP, client.ip or "unknown")
-            # Counted per email whether or not the account exists, so limits reveal nothing.
-            await self._throttle.check(Rule.LOGIN_PER_ACCOUNT, credentials.email)
-            grant = await self._accounts_or_501().sign_in(credentials, client)
+            # Counted per email whether or not the account exists, so limits reveal nothing;
+            # reserved before the password is verified, so that concurrent guesses cannot all
+            # be verified under one check, and refunded below unless the guess was wrong.
+            reservations.append(
+                await self._throttle.reserve(
+                    Rule.LOGIN_PER_ACCOUNT,
+                    normalized_email,
+                    self._throttle.client_key(client.ip),
+                )
+            )
+            reservations.append(
+                await self._throttle.reserve(Rule.LOGIN_PER_ACCOUNT_CEILING, normalized_email)
+            )
+            credentials = inputs.credentials_for(normalized_email, password)
+            grant = await self._sign_in(credentials, client, started)
         except ServiceError as error:
-            if isinstance(error, InvalidCredentials):
-                await self._throttle.record(Rule.LOGIN_PER_ACCOUNT, credentials.email)
-            audit("login_failed", ip=client.ip, email=credentials.email, reason=error.code)
+            if not isinstance(error, InvalidCredentials):
+                # Not a verified guess: refused by a limit (the other one's slot is returned),
+                # by validation, or the provider failed.
+                await self._throttle.refund(*reservations)
+            audit("login_failed", ip=client.ip, email=normalized_email, reason=error.code)
             raise
+        await self._throttle.refund(*reservations)
         audit("login_succeeded", ip=client.ip, user_id=str(grant.user.id))
         return grant
 
-    async def refresh(self, refresh_token: str, client: ClientContext) -> TokenGrant:
+    async def _sign_in(
+        self, credentials: Credentials, client: ClientContext, started: float
+    ) -> TokenGrant:
+        accounts = self._accounts_or_501()
         try:
-            await self._throttle.consume(Rule.REFRESH_PER_IP, client.ip or "unknown")
+            return await accounts.sign_in(credentials, client)
+        except InvalidCredentials:
+            # Every failure takes as long, whatever made it fail (security/timing.py).
+            await self._failure_floor.pad(started)
+            raise
+
+    async def refresh(self, refresh_token: str, client: ClientContext) -> TokenGrant:
+        await self._consume_per_ip(Rule.REFRESH_PER_IP, client, "refresh_failed")
+        try:
             grant = await self._sessions_or_501().refresh(refresh_token, client)
         except ServiceError as error:
             reused = isinstance(error, RefreshTokenReused)
@@ -110,6 +153,15 @@ class AuthService:
             raise
         audit("refresh_succeeded", ip=client.ip, user_id=str(grant.user.id))
         return grant
+
+    async def _consume_per_ip(self, rule: Rule, client: ClientContext, event: str) -> None:
+        """Count the request against `rule` for the client's IP (IPv6: its network); a
+        refusal is audited as `event`, before anything of the request has been read."""
+        try:
+            await self._throttle.consume(rule, self._throttle.client_key(client.ip))
+        except ServiceError as error:
+            audit(event, ip=client.ip, reason=error.code)
+            raise
 
     async def log_out(self, caller: Caller, scope: LogoutScope, client: ClientContext) -> None:
         await self._sessions_or_501().sign_out(caller.token, caller.claims, scope, client)
@@ -139,8 +191,14 @@ class AuthService:
                 f"The {self.provider.name} identity provider did not answer within "
                 f"{timeout_seconds:g} seconds."
             ) from None
-        except ServiceError:
-            raise
+        except ServiceError as error:
+            if error.status == ProviderUnavailable.status:
+                raise
+            # /ready answers 200 or 503 only: a provider's 429 or 502 while checking means
+            # "not ready" to a probe, and the cause stays attached for the log.
+            raise ProviderUnavailable(
+                f"The {self.provider.name} identity provider failed its readiness check."
+            ) from error
         except Exception as error:
             # The Protocol asks for Provider* errors; anything else means "not ready" as much.
             raise ProviderUnavailable(

@@ -14,6 +14,17 @@ from typing import ClassVar
 class FieldProblem:
     field: str
     message: str
+    # The validator's own name for the problem (pydantic's error type, e.g.
+    # `string_too_short`), for handlers that answer some problems with a more specific code;
+    # never shown to the client.
+    kind: str | None = None
+
+
+# Retry-After of the 503s. Unavailable: a restarted or failed-over database, or a Supabase
+# hiccup, is typically back within seconds, and 5 s spreads retries without making users
+# wait long. Misconfigured: only an operator can fix it, so clients should back off further.
+PROVIDER_UNAVAILABLE_RETRY_AFTER_SECONDS = 5
+PROVIDER_MISCONFIGURED_RETRY_AFTER_SECONDS = 60
 
 
 class ServiceError(Exception):
@@ -59,6 +70,16 @@ class EmailExists(ServiceError):
     @classmethod
     def default_detail(cls) -> str:
         return "An account with this email address already exists."
+
+
+class Forbidden(ServiceError):
+    status = 403
+    code = "forbidden"
+    title = "Forbidden"
+
+    @classmethod
+    def default_detail(cls) -> str:
+        return "This endpoint is served only to the operators' networks."
 
 
 class InvalidCredentials(ServiceError):
@@ -197,6 +218,9 @@ class ProviderUnavailable(ServiceError):
     def default_detail(cls) -> str:
         return "The identity provider could not be reached."
 
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(PROVIDER_UNAVAILABLE_RETRY_AFTER_SECONDS)}
+
 
 class ProviderMisconfigured(ServiceError):
     status = 503
@@ -207,6 +231,9 @@ class ProviderMisconfigured(ServiceError):
     def default_detail(cls) -> str:
         # The operator must act, not the caller: say nothing about which credential failed.
         return "The identity service is misconfigured; its operators have been alerted."
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(PROVIDER_MISCONFIGURED_RETRY_AFTER_SECONDS)}
 
 
 class NotSupportedByProvider(ServiceError):
@@ -240,6 +267,7 @@ ALL_ERRORS: tuple[type[ServiceError], ...] = (
     InvalidRefreshToken,
     EmailNotConfirmed,
     UserBanned,
+    Forbidden,
     NotFound,
     MethodNotAllowed,
     PayloadTooLarge,

@@ -38,12 +38,19 @@ MAX_METADATA_DEPTH = 8
 
 def check_metadata(metadata: JsonObject) -> None:
     """Bound what a caller can make us store and put into every token."""
-    if len(json.dumps(metadata, separators=(",", ":"))) > MAX_METADATA_BYTES:
-        message = f"must be at most {MAX_METADATA_BYTES} bytes as JSON"
-    elif _depth(metadata) > MAX_METADATA_DEPTH:
-        message = f"must be nested at most {MAX_METADATA_DEPTH} levels deep"
+    try:
+        # RFC 8259 has no NaN or Infinity; the parser admits them (1e999 becomes infinity),
+        # but tokens carrying them would not be JSON, and PostgreSQL's JSON refuses them.
+        size = len(json.dumps(metadata, separators=(",", ":"), allow_nan=False))
+    except ValueError:
+        message = "numbers must be finite (no NaN, Infinity or out-of-range values)"
     else:
-        return
+        if size > MAX_METADATA_BYTES:
+            message = f"must be at most {MAX_METADATA_BYTES} bytes as JSON"
+        elif _depth(metadata) > MAX_METADATA_DEPTH:
+            message = f"must be nested at most {MAX_METADATA_DEPTH} levels deep"
+        else:
+            return
     raise ValidationFailed(errors=[FieldProblem(field="body.user_metadata", message=message)])
 
 
@@ -70,3 +77,9 @@ def credentials(email: str, password: str, email_field: str = "body.email") -> C
     return Credentials(
         email=normalize_email(email, email_field), password=normalize_password(password)
     )
+
+
+def credentials_for(normalized_email: str, password: str) -> Credentials:
+    """Credentials with an address `normalize_email` already returned: the login flow
+    normalises the address before its per-account limits and the password only after."""
+    return Credentials(email=normalized_email, password=normalize_password(password))

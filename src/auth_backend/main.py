@@ -25,6 +25,7 @@ from auth_backend.contract import load_contract
 from auth_backend.providers import build_provider
 from auth_backend.providers.base import IdentityProvider
 from auth_backend.security.throttling import Rule, Throttle, storage_for
+from auth_backend.security.timing import FailureFloor
 from auth_backend.settings import Settings
 
 logger = logging.getLogger("auth_backend")
@@ -54,6 +55,7 @@ def create_app(
             yield
         finally:
             gc.unfreeze()
+            await throttle.aclose()
             await provider.aclose()
             logger.info("auth-backend stopped: provider connections closed")
 
@@ -67,11 +69,18 @@ def create_app(
         redoc_url=None,
     )
     throttle = Throttle(
-        storage_for(settings.redis_url), {rule: settings.rate_limit(rule) for rule in Rule}
+        storage_for(settings.redis_url, settings.redis_timeout),
+        {rule: settings.rate_limit(rule) for rule in Rule},
+        ipv6_prefix=settings.throttle_ipv6_prefix,
+        timeout=settings.redis_timeout,
+        probe_interval=settings.redis_probe_interval,
     )
     app.state.provider = provider
+    app.state.throttle = throttle
     app.state.settings = settings
-    app.state.auth = AuthService(provider, throttle)
+    app.state.auth = AuthService(
+        provider, throttle, FailureFloor(settings.login_failure_min_seconds)
+    )
     app.state.me_bodies = RenderedBodies()
     # Serve the hand-written contract, not one derived from the routes.
     app.openapi = lambda: contract  # type: ignore[method-assign]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 from functools import cached_property
+from ipaddress import ip_network
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import limits
@@ -30,9 +31,23 @@ from auth_backend.security.passwords import (
     DEFAULT_ARGON2_MEMORY_MIB,
     OWASP_ARGON2_PASSES_BY_MEMORY_MIB,
 )
-from auth_backend.security.throttling import Rule
+from auth_backend.security.throttling import (
+    DEFAULT_PROBE_INTERVAL,
+    DEFAULT_REDIS_TIMEOUT,
+    Rule,
+)
 
 ProviderName = Literal["local", "supabase"]
+# Loopback, RFC 1918 and IPv6 unique-local addresses: where an orchestrator's scraper and its
+# operators' tunnels come from, and where no public client does.
+PRIVATE_NETWORKS = (
+    "127.0.0.0/8",
+    "::1/128",
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "fc00::/7",
+)
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 LogFormat = Literal["console", "json"]
 
@@ -103,6 +118,20 @@ class Settings(_WithRateLimits):
         description="Local provider's store: sqlite:///path or postgresql://user@host/db "
         "(SQLAlchemy driver URLs work too).",
     )
+    database_connect_timeout: float = Field(
+        default=3.0,
+        gt=0,
+        le=60,
+        description="Local provider on PostgreSQL: seconds to open a connection (or wait for "
+        "a free one in the pool) before answering 503.",
+    )
+    database_statement_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="Local provider on PostgreSQL: seconds any one statement may take; an "
+        "operation gets this plus DATABASE_CONNECT_TIMEOUT in all before answering 503.",
+    )
     host: str = Field(
         default="127.0.0.1", description="Address to listen on (the container sets 0.0.0.0)."
     )
@@ -120,6 +149,34 @@ class Settings(_WithRateLimits):
         description="Seconds in-flight requests get to finish after SIGTERM; keep it below the "
         "orchestrator's stop timeout (compose: stop_grace_period).",
     )
+    max_request_header_bytes: int = Field(
+        default=16384,
+        ge=1024,
+        le=1048576,
+        description="Most bytes the request line and headers may take together; a larger "
+        "head is answered 431 and the connection closed.",
+    )
+    max_request_headers: int = Field(
+        default=100,
+        ge=10,
+        le=1000,
+        description="Most header fields a request may carry; more are answered 431 and the "
+        "connection closed.",
+    )
+    request_headers_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="Seconds a connection gets to send a request's line and headers (from "
+        "opening, or from the request's first byte when kept alive): then 408 and close.",
+    )
+    request_body_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        description="Seconds a request gets to send its whole body once its headers arrived: "
+        "then 408 (or a close, once the answer started).",
+    )
     readiness_timeout: float = Field(
         default=2.0,
         gt=0,
@@ -134,6 +191,37 @@ class Settings(_WithRateLimits):
     )
     access_token_ttl: int = Field(
         default=3600, ge=60, le=604800, description="Access token lifetime in seconds (local)."
+    )
+    login_failure_min_seconds: float = Field(
+        default=0.25,
+        ge=0,
+        le=2,
+        description="Seconds every failed login takes at least (more when recent failures took "
+        "longer), so that a wrong password, an unknown address and a banned account cannot be "
+        "told apart by timing. Keep it above the slowest password check (Supabase's bcrypt "
+        "plus the round trip).",
+    )
+    session_max_lifetime: int = Field(
+        default=30 * 24 * 3600,
+        ge=300,
+        le=366 * 24 * 3600,
+        description="Seconds a session may live, refreshes or not, before its user must log in "
+        "again (local; on Supabase, its own time-box setting).",
+    )
+    session_inactivity_timeout: int = Field(
+        default=7 * 24 * 3600,
+        ge=300,
+        le=366 * 24 * 3600,
+        description="Seconds a session may go without a refresh before it ends (local; on "
+        "Supabase, its own inactivity-timeout setting).",
+    )
+    refresh_token_reuse_interval: int = Field(
+        default=10,
+        ge=0,
+        le=60,
+        description="Seconds after a refresh token's first use during which presenting it "
+        "again (a client's retry) gets another token of the same session instead of ending "
+        "the session as reuse (local; Supabase has its own, also 10 s by default).",
     )
     argon2_memory_mib: int = Field(
         default=DEFAULT_ARGON2_MEMORY_MIB,
@@ -181,10 +269,39 @@ class Settings(_WithRateLimits):
         description="Redis for rate limits shared by every replica (redis://host:6379/0); "
         "unset keeps them in each process's memory.",
     )
+    redis_timeout: float = Field(
+        default=DEFAULT_REDIS_TIMEOUT,
+        gt=0,
+        le=10,
+        description="Seconds a rate-limit call waits for Redis (to connect, and to answer) "
+        "before the replica falls back to in-memory limits.",
+    )
+    redis_probe_interval: float = Field(
+        default=DEFAULT_PROBE_INTERVAL,
+        gt=0,
+        le=300,
+        description="While Redis is unavailable, seconds between the background checks that "
+        "switch rate limits back to it once it answers.",
+    )
+    throttle_ipv6_prefix: int = Field(
+        default=64,
+        ge=32,
+        le=128,
+        description="IPv6 clients share per-IP rate limits per network of this prefix length "
+        "(one subscriber usually holds a /64); IPv4 clients are limited per address.",
+    )
     trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
         default_factory=list,
         description="Comma-separated proxy addresses or CIDRs whose X-Forwarded-For is "
         "believed; empty trusts none and uses the TCP peer's address.",
+    )
+    operations_allowed_networks: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
+        default_factory=lambda: [ip_network(network) for network in PRIVATE_NETWORKS],
+        min_length=1,
+        description="Comma-separated CIDRs of the clients that may read /metrics and the "
+        "documentation (/docs, /redoc, /openapi.json); others get 403. The client is the TCP "
+        "peer, or the X-Forwarded-For address TRUSTED_PROXIES vouch for. Default: loopback "
+        "and private ranges; 0.0.0.0/0,::/0 allows everyone.",
     )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -198,7 +315,9 @@ class Settings(_WithRateLimits):
         description="Supabase: seconds to wait for an answer (connecting gets at most 3).",
     )
 
-    @field_validator("trusted_proxies", "cors_origins", mode="before")
+    @field_validator(
+        "trusted_proxies", "operations_allowed_networks", "cors_origins", mode="before"
+    )
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):

@@ -230,7 +230,11 @@ async def test_no_secret_is_ever_logged_and_every_outcome_is_audited(
 ) -> None:
     extra_secrets: list[str] = []
     if provider == "local":
-        settings = make_settings(database_url=f"sqlite:///{tmp_path / 'auth.db'}")
+        # The flow replays a used refresh token at once: reuse without a reuse interval, as on
+        # the Supabase double.
+        settings = make_settings(
+            database_url=f"sqlite:///{tmp_path / 'auth.db'}", refresh_token_reuse_interval=0
+        )
     else:
         double = request.getfixturevalue("supabase_double")
         settings = supabase_settings(double)

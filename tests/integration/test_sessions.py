@@ -160,7 +160,9 @@ async def test_reusing_the_previous_refresh_token_revokes_the_attacker_and_the_v
 
 
 async def test_concurrent_refreshes_of_one_token_let_exactly_one_through(database_url: str) -> None:
-    async with running_app(make_settings(database_url=database_url)) as (_app, client):
+    # Without a reuse interval; test_refresh_reuse_interval.py has the default's behaviour.
+    settings = make_settings(database_url=database_url, refresh_token_reuse_interval=0)
+    async with running_app(settings) as (_app, client):
         tokens = await new_session(client)
         responses = await asyncio.gather(
             *(refresh(client, tokens["refresh_token"]) for _ in range(4))

@@ -33,7 +33,8 @@ async def me_twice(client: httpx.AsyncClient, tokens: dict[str, Any]) -> None:
 async def local(
     request: pytest.FixtureRequest, database_url: str
 ) -> AsyncIterator[tuple[LocalProvider, httpx.AsyncClient]]:
-    settings = make_settings(database_url=database_url)
+    # Reuse detection at once (no reuse interval), as in the behavioural suite.
+    settings = make_settings(database_url=database_url, refresh_token_reuse_interval=0)
     async with running_app(settings, request=request) as (app, client):
         yield app.state.provider, client
 

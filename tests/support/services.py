@@ -52,9 +52,17 @@ def redis_from_environment() -> str:
 # --- in-process services ------------------------------------------------------------------
 
 
+# In-process clients speak from 203.0.113.7 (running_app), a documentation address standing
+# for a public client, and read /metrics and the docs pages as operators do. The allow-list of
+# those endpoints is tested on its own (tests/integration/test_operational_surface.py), which
+# passes OPERATIONS_ALLOWED_NETWORKS explicitly.
+ALL_NETWORKS = "0.0.0.0/0,::/0"
+
+
 def make_settings(**overrides: Any) -> Settings:
     # _env_file=None: a developer's own .env must not change what the tests exercise.
-    return Settings(_env_file=None, **overrides)
+    values: dict[str, Any] = {"operations_allowed_networks": ALL_NETWORKS, **overrides}
+    return Settings(_env_file=None, **values)
 
 
 @asynccontextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -80,6 +81,8 @@ async def _password_grant(request: Request, state: DoubleState) -> Response:
         if user.is_banned(now):
             # Checked before the password, so it is revealed with any password.
             raise ApiError(400, "user_banned", "User is banned")
+        if state.settings.password_check_latency:
+            await asyncio.sleep(state.settings.password_check_latency)
         if not verify_password(password, user.password_hash):
             raise _invalid_credentials()
         if email and user.email_confirmed_at is None:

@@ -5,15 +5,17 @@ Thin: parse the contract's models, call the application service, render the answ
 
 from __future__ import annotations
 
+import pydantic_core
 from starlette.requests import Request
 from starlette.responses import Response
 
 from auth_backend.api.bodies import FORM, JSON, form_body, json_body, require_media_type
 from auth_backend.api.params import query_parameters
-from auth_backend.api.responses import NO_STORE, model_response
+from auth_backend.api.responses import NO_STORE, NO_STORE_RAW, model_response
 from auth_backend.api.state import client_context, me_bodies_of, service_of
 from auth_backend.api.wire import grant_to_wire, user_to_wire
 from auth_backend.domain import Caller
+from auth_backend.errors import ValidationFailed, WeakPassword
 from auth_backend.models import (
     LoginRequest,
     LogOutParametersQuery,
@@ -21,15 +23,30 @@ from auth_backend.models import (
     RefreshRequest,
     SignUpRequest,
 )
+from auth_backend.security.passwords import TOO_LONG, TOO_SHORT
+
+# The contract states the password's length bounds in its schema and answers them, like the
+# rest of the policy, with weak_password.
+_PASSWORD_LENGTH = {
+    ("body.password", "string_too_short"): TOO_SHORT,
+    ("body.password", "string_too_long"): TOO_LONG,
+}
 
 
 async def sign_up(request: Request) -> Response:
-    body = await json_body(request, SignUpRequest)
+    service, client = service_of(request), client_context(request)
+    try:
+        body = await json_body(request, SignUpRequest)
+    except ValidationFailed as failed:
+        reasons = [_PASSWORD_LENGTH.get((error.field, error.kind or "")) for error in failed.errors]
+        if not (reasons and all(reasons)):
+            raise
+        # Valid JSON whose every other member passed: its email is a string.
+        email = pydantic_core.from_json(await request.body())["email"]
+        service.refuse_sign_up(email, WeakPassword(reasons[0]), client)
     metadata = body.user_metadata.model_dump() if body.user_metadata else None
-    user = await service_of(request).sign_up(
-        body.email, body.password, metadata, client_context(request)
-    )
-    return model_response(user_to_wire(user), status_code=201)
+    user = await service.sign_up(body.email, body.password, metadata, client)
+    return model_response(user_to_wire(user), status_code=201, headers=NO_STORE)
 
 
 async def log_in(request: Request) -> Response:
@@ -65,4 +82,6 @@ async def get_me(request: Request, caller: Caller) -> Response:
     if body is None:
         body = user_to_wire(service_of(request).me(caller)).model_dump_json().encode()
         bodies.put(caller.token, body)
-    return Response(content=body, media_type="application/json")
+    response = Response(content=body, media_type="application/json")
+    response.raw_headers.extend(NO_STORE_RAW)
+    return response

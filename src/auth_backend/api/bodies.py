@@ -38,6 +38,7 @@ def field_problems(errors: Sequence[ErrorDetails], location: str = "body") -> li
         FieldProblem(
             field=".".join([location, *(str(part) for part in error["loc"])]),
             message=error["msg"],
+            kind=error["type"],
         )
         for error in errors
     ]

@@ -7,6 +7,7 @@ air-gapped. These routes document the contract; they are not operations of it.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
 
@@ -16,8 +17,11 @@ from fastapi.openapi.docs import (
     get_swagger_ui_html,
     get_swagger_ui_oauth2_redirect_html,
 )
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
 from starlette.staticfiles import StaticFiles
+
+from auth_backend.api.operational import OperatorsOnly, operators_only
 
 OPENAPI_URL = "/openapi.json"
 DOCS_URL = "/docs"
@@ -68,7 +72,7 @@ def register(app: FastAPI, title: str) -> None:
             )
         )
 
-    async def swagger_ui_redirect() -> HTMLResponse:
+    async def swagger_ui_redirect(_request: Request) -> HTMLResponse:
         return _with_policy(get_swagger_ui_oauth2_redirect_html())
 
     async def redoc(request: Request) -> HTMLResponse:
@@ -82,12 +86,24 @@ def register(app: FastAPI, title: str) -> None:
             )
         )
 
-    app.add_api_route(DOCS_URL, swagger_ui, methods=["GET"], include_in_schema=False)
-    app.add_api_route(
-        OAUTH2_REDIRECT_URL, swagger_ui_redirect, methods=["GET"], include_in_schema=False
+    # Documentation is for the operators' networks only (api/operational.py), like /metrics.
+    pages: list[tuple[str, Callable[[Request], Awaitable[Response]]]] = [
+        (DOCS_URL, swagger_ui),
+        (OAUTH2_REDIRECT_URL, swagger_ui_redirect),
+        (REDOC_URL, redoc),
+    ]
+    for path, page in pages:
+        app.add_api_route(path, operators_only(page), methods=["GET"], include_in_schema=False)
+    app.mount(
+        STATIC_URL, OperatorsOnly(StaticFiles(directory=static_directory())), name="docs-static"
     )
-    app.add_api_route(REDOC_URL, redoc, methods=["GET"], include_in_schema=False)
-    app.mount(STATIC_URL, StaticFiles(directory=static_directory()), name="docs-static")
+    # FastAPI's own route for OPENAPI_URL, added when the app was built.
+    [openapi_route] = [
+        route
+        for route in app.router.routes
+        if isinstance(route, Route) and route.path == OPENAPI_URL
+    ]
+    openapi_route.app = OperatorsOnly(openapi_route.app)
 
 
 def _with_policy(page: HTMLResponse) -> HTMLResponse:

@@ -21,6 +21,7 @@ from starlette.responses import Response
 
 from auth_backend.api import auth_routes, operations_routes
 from auth_backend.api.guards import Guard, authenticated
+from auth_backend.api.operational import operators_only
 from auth_backend.api.state import service_of
 from auth_backend.domain import Caller, Capability
 from auth_backend.errors import NotSupportedByProvider
@@ -37,6 +38,8 @@ class Operation:
     guard: Guard | None = None
     capability: Capability | None = None
     outcomes: OperationOutcomes | None = None
+    # Served to OPERATIONS_ALLOWED_NETWORKS only (api/operational.py).
+    operators_only: bool = False
 
     def __post_init__(self) -> None:
         takes_caller = len(inspect.signature(self.handler).parameters) == 2
@@ -56,6 +59,8 @@ class Operation:
             handler = with_caller
         if self.outcomes is not None:
             handler = _counted(handler, self.outcomes)
+        if self.operators_only:
+            handler = operators_only(handler)
         if self.capability is not None:
             handler = _offered(handler, self.capability)
         return _named(handler, self.handler)
@@ -79,7 +84,7 @@ OPERATIONS: dict[str, Operation] = {
     "getMe": Operation(auth_routes.get_me, guard=authenticated),
     "getHealth": Operation(operations_routes.get_health),
     "getReadiness": Operation(operations_routes.get_readiness),
-    "getMetrics": Operation(operations_routes.get_metrics),
+    "getMetrics": Operation(operations_routes.get_metrics, operators_only=True),
     "getJwks": Operation(operations_routes.get_jwks),
 }
 
@@ -120,7 +125,9 @@ def register(
 def _wrapped(operation: Operation) -> bool:
     # The bare handler serves as it is when there is nothing to wrap it in (getHealth's
     # takes no request at all, and must stay the cheapest route).
-    return any((operation.guard, operation.capability, operation.outcomes))
+    return any(
+        (operation.guard, operation.capability, operation.outcomes, operation.operators_only)
+    )
 
 
 def _counted(handler: Handler, outcomes: OperationOutcomes) -> Handler:

@@ -46,7 +46,7 @@ async def get_readiness(request: Request) -> Response:
     return model_response(readiness, headers=_NO_STORE)
 
 
-async def get_metrics() -> Response:
+async def get_metrics(_request: Request) -> Response:
     return Response(content=metrics.render(), media_type=metrics.CONTENT_TYPE)
 
 

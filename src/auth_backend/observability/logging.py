@@ -75,6 +75,45 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     return _SECRET_SHAPES.sub(_mask, text) if _may_hold_credential(text) else text
 
 
+# Characters that end or rewrite a line in a terminal, a file or a log shipper: C0 controls
+# (CR, LF, ESC, ...), DEL, C1 controls (NEL among them) and the Unicode line and paragraph
+# separators (Python's str.splitlines() splits on NEL and both). Request paths and headers
+# reach the logs, so without this a client writes lines of its own choosing.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape_one(match: re.Match[str]) -> str:
+    char = match.group()
+    named = _NAMED_ESCAPES.get(char)
+    if named is not None:
+        return named
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def escape_controls(text: str) -> str:
+    """`text` with every control character written as an escape (`\\r`, `\\x1b`, `\\u2028`)."""
+    # isprintable() is False for every character _CONTROL matches, and runs in C: the
+    # substitution is skipped for ordinary text (routes, ids, most messages).
+    return text if text.isprintable() else _CONTROL.sub(_escape_one, text)
+
+
+# What JSON leaves raw inside strings but a line-oriented reader splits or rewrites on. Only
+# strings of a JSON document can hold these, so the encoded line is escaped as a whole.
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029]")
+
+
+def _json_escape_one(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def _json_line(line: str) -> str:
+    if line.isascii() and "\x7f" not in line:
+        return line
+    return _JSON_UNSAFE.sub(_json_escape_one, line)
+
+
 def secrets_of(settings: Settings) -> list[str]:
     """The configured secret values, longest first, so that none hides inside another."""
     found = [
@@ -149,7 +188,7 @@ class JsonFormatter(_StructuredFormatter):
         # every request, /health included. It must equal format_any's output (a test checks).
         fields = record.__dict__
         client = fields["client"]
-        return (
+        return _json_line(
             f'{{"ts": "{self._timestamp(record)}", "level": "info", "logger": "{record.name}", '
             f'"message": {_encode(self._redact(record.msg))}, '
             f'"request_id": {_encode(fields["request_id"])}, "pid": {self._pid}, '
@@ -174,7 +213,7 @@ class JsonFormatter(_StructuredFormatter):
         exception = self._exception_text(record)
         if exception:
             entry["exception"] = exception
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        return _json_line(json.dumps(entry, default=str, ensure_ascii=False))
 
 
 def _encode(text: str) -> str:
@@ -185,6 +224,9 @@ def _encode(text: str) -> str:
 
 ACCESS_LOGGER = logging.getLogger("auth_backend.access")
 _ACCESS_MARK = "_access_line"
+# Paths are the client's text: an unmatched path of megabytes would otherwise be written
+# whole (and searched for credentials) on every request that sends one.
+MAX_LOGGED_PATH = 256
 
 
 def log_access(
@@ -201,6 +243,8 @@ def log_access(
     if not ACCESS_LOGGER.isEnabledFor(logging.INFO):
         return
     duration_ms = round(seconds * 1000, 2)
+    if len(path) > MAX_LOGGED_PATH:
+        path = f"{path[:MAX_LOGGED_PATH]}...[cut {len(path) - MAX_LOGGED_PATH} characters]"
     # makeRecord + handle is Logger.info without the stack walk that finds the caller's file
     # and line, which these lines do not print.
     record = ACCESS_LOGGER.makeRecord(
@@ -234,8 +278,8 @@ class ConsoleFormatter(_StructuredFormatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = (
-            f"{self._timestamp(record)} {record.levelname:<7} {record.name}: "
-            f"{self._redact(record.getMessage())}"
+            f"{self._timestamp(record)} {record.levelname:<7} {escape_controls(record.name)}: "
+            f"{escape_controls(self._redact(record.getMessage()))}"
         )
         hidden = _ACCESS_FIELDS if record.__dict__.get(_ACCESS_MARK) else frozenset()
         pairs = [
@@ -245,13 +289,21 @@ class ConsoleFormatter(_StructuredFormatter):
         ]
         request_id = self._request_id(record)
         if request_id:
-            pairs.insert(0, f"request_id={request_id}")
+            pairs.insert(0, f"request_id={_console_value(request_id)}")
         if pairs:
             line += "  " + " ".join(pairs)
         exception = self._exception_text(record)
         if exception:
-            line += "\n" + exception
+            # A traceback keeps its lines, each indented and escaped: text it quotes (an
+            # exception's message) cannot start a line that reads as a record of its own.
+            line += "".join(
+                f"\n{_CONTINUATION}{escape_controls(part)}" for part in exception.split("\n")
+            )
         return line
+
+
+# Prefix of a record's continuation lines (its traceback) in the console format.
+_CONTINUATION = "  | "
 
 
 def _console_value(value: object) -> str:

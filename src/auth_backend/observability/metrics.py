@@ -19,6 +19,7 @@ from pathlib import Path
 from prometheus_client import (
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     disable_created_metrics,
     exposition,
@@ -68,6 +69,19 @@ PROVIDER_DURATION = Histogram(
     "auth_backend_provider_call_duration_seconds",
     "Time spent in identity provider calls.",
     ["provider", "operation"],
+    registry=_REGISTRY,
+)
+# Set and counted by security/throttling.py when Redis stops answering: limits are then per
+# replica, which an operator must know. livemax: with several workers, 1 if any live one is.
+RATE_LIMIT_STORAGE_FALLBACK = Gauge(
+    "auth_backend_rate_limit_storage_fallback",
+    "1 while rate limits are kept in this process's memory because Redis does not answer.",
+    registry=_REGISTRY,
+    multiprocess_mode="livemax",
+)
+RATE_LIMIT_STORAGE_FALLBACKS = Counter(
+    "auth_backend_rate_limit_storage_fallbacks",
+    "Times rate limits fell back from Redis to per-process memory.",
     registry=_REGISTRY,
 )
 

@@ -6,6 +6,8 @@ one aiohttp, and a process needs only one of them (start-up time, memory).
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from pydantic import SecretStr
 
 from auth_backend.providers.base import IdentityProvider
@@ -15,13 +17,20 @@ from auth_backend.settings import Settings
 def build_provider(settings: Settings) -> IdentityProvider:
     if settings.provider == "supabase":
         return _supabase(settings)
-    from auth_backend.providers.local import LocalProvider  # noqa: PLC0415
+    from auth_backend.providers.local import LocalProvider, SessionPolicy  # noqa: PLC0415
 
     return LocalProvider(
         database_url=settings.database_url,
         issuer=settings.jwt_issuer,
         access_token_ttl=settings.access_token_ttl,
         argon2_memory_mib=settings.argon2_memory_mib,
+        session_policy=SessionPolicy(
+            max_lifetime=timedelta(seconds=settings.session_max_lifetime),
+            inactivity_timeout=timedelta(seconds=settings.session_inactivity_timeout),
+            reuse_interval=timedelta(seconds=settings.refresh_token_reuse_interval),
+        ),
+        database_connect_timeout=settings.database_connect_timeout,
+        database_statement_timeout=settings.database_statement_timeout,
     )
 
 

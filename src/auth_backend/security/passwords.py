@@ -78,12 +78,16 @@ def _zxcvbn_passwords() -> list[str]:
     return passwords
 
 
+TOO_SHORT = f"Password must be at least {MIN_PASSWORD_CHARACTERS} characters long."
+TOO_LONG = f"Password must be at most {MAX_PASSWORD_BYTES} bytes long in UTF-8."
+
+
 def check_password_policy(password: str) -> None:
     """Raise WeakPassword saying why, for an already normalised password."""
     if len(password) < MIN_PASSWORD_CHARACTERS:
-        raise WeakPassword(f"Password must be at least {MIN_PASSWORD_CHARACTERS} characters long.")
+        raise WeakPassword(TOO_SHORT)
     if len(password.encode("utf-8")) > MAX_PASSWORD_BYTES:
-        raise WeakPassword(f"Password must be at most {MAX_PASSWORD_BYTES} bytes long in UTF-8.")
+        raise WeakPassword(TOO_LONG)
     if password.casefold() in common_passwords():
         raise WeakPassword("This password is one of the most commonly used; choose another.")
 

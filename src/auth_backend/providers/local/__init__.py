@@ -7,5 +7,6 @@ database to them.
 """
 
 from auth_backend.providers.local.provider import LocalProvider
+from auth_backend.providers.local.sessions import SessionPolicy
 
-__all__ = ["LocalProvider"]
+__all__ = ["LocalProvider", "SessionPolicy"]

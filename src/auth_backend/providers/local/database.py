@@ -17,14 +17,23 @@ password-hashing threads on a small machine (bench/RESULTS.md). Here:
 
 `engine` is always the async engine of the database, for tests and tools that want one (for a
 SQLite file it is made on first use: serving does not need it).
+
+`read`, `write` and `write_exclusive` are also where an unreachable database becomes
+`ProviderUnavailable` (503 with Retry-After): every store operation passes through them, so no
+driver error about the connection reaches a handler as a 500. Errors that are answers
+(IntegrityError and friends) or our bugs pass through unchanged. On PostgreSQL each operation
+is bounded in time (connecting, each statement, and the whole operation), so a hung server
+fails requests within seconds instead of holding them (docs/security.md).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, TypeVarTuple
 
@@ -32,6 +41,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, make_url
 
+from auth_backend.errors import ProviderUnavailable
 from auth_backend.threads import run_in_thread
 
 if TYPE_CHECKING:
@@ -50,6 +60,14 @@ SQLITE_BEGIN = "sqlite_begin"
 # with the hashing threads and each operation is short.
 SQLITE_READER_THREADS = 2
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
+# Defaults of DATABASE_CONNECT_TIMEOUT and DATABASE_STATEMENT_TIMEOUT (settings.py).
+DEFAULT_CONNECT_TIMEOUT_SECONDS = 3.0
+DEFAULT_STATEMENT_TIMEOUT_SECONDS = 5.0
+# SQLSTATE classes that mean "no usable server" rather than "this statement is wrong":
+# 08 connection exception, 53 insufficient resources (too many connections), 57P operator
+# intervention (shutting down, starting up, crash recovery).
+_UNAVAILABLE_SQLSTATES = ("08", "53", "57P")
+UNAVAILABLE_DETAIL = "The user database does not answer."
 
 
 _PING = sa.text("SELECT 1")
@@ -58,6 +76,46 @@ _PING = sa.text("SELECT 1")
 def ping(connection: Connection) -> None:
     """The cheapest statement that proves the database answers."""
     connection.execute(_PING)
+
+
+# Every engine is made with hide_parameters: a failed statement's exception (and so any log
+# line or traceback made from it) names the statement but never its values, which include
+# password hashes and refresh-token hashes.
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Whether `error` says the database cannot be reached or used right now (as opposed to
+    an answer, such as a unique-key violation, or a bug in a statement)."""
+    if isinstance(error, sa.exc.DBAPIError) and error.connection_invalidated:
+        return True
+    if isinstance(error, sa.exc.OperationalError | sa.exc.InterfaceError | sa.exc.TimeoutError):
+        return True
+    if isinstance(error, sa.exc.DBAPIError):
+        sqlstate = getattr(error.orig, "sqlstate", None)
+        return isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
+    return isinstance(error, OSError | TimeoutError)
+
+
+@asynccontextmanager
+async def unavailable_on_failure(timeout_seconds: float | None = None) -> AsyncIterator[None]:
+    """Turn the connection-class failures of the enclosed operation into ProviderUnavailable,
+    and bound it to `timeout_seconds` (None: unbounded)."""
+    try:
+        async with asyncio.timeout(timeout_seconds):
+            yield
+    except Exception as error:
+        if not is_unavailable(error):
+            raise
+        # The class and the driver's own message: statements' parameters are never in it
+        # (hide_parameters, below), and an unreachable server's message names no data.
+        cause = getattr(error, "orig", None) or error
+        message = str(cause).splitlines()[0] if str(cause) else ""
+        logger.warning(
+            "the user database is unavailable: %s%s",
+            type(cause).__name__,
+            f": {message[:200]}" if message else "",
+        )
+        raise ProviderUnavailable(UNAVAILABLE_DETAIL) from error
 
 
 class Database(Protocol):
@@ -83,14 +141,35 @@ class Database(Protocol):
         """Close the pooled connections and stop the threads, for good."""
 
 
-def open_database(database_url: str) -> Database:
+def open_database(
+    database_url: str,
+    *,
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_SECONDS,
+    statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT_SECONDS,
+) -> Database:
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
         from sqlalchemy.ext.asyncio import create_async_engine  # noqa: PLC0415 (see above)
 
-        engine = create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+        engine = create_async_engine(
+            url,
+            pool_pre_ping=True,
+            pool_size=10,
+            max_overflow=10,
+            # A full pool waits no longer than a new connection may take.
+            pool_timeout=connect_timeout,
+            hide_parameters=True,
+            # asyncpg: `timeout` bounds connecting, `command_timeout` every statement
+            # (pre-ping, BEGIN, COMMIT and ROLLBACK included).
+            connect_args={"timeout": connect_timeout, "command_timeout": statement_timeout},
+        )
         # Reads are single statements: without BEGIN and ROLLBACK they take one round trip.
-        return AsyncDatabase(engine, reads=engine.execution_options(isolation_level="AUTOCOMMIT"))
+        return AsyncDatabase(
+            engine,
+            reads=engine.execution_options(isolation_level="AUTOCOMMIT"),
+            # The whole operation: a checkout that connects, then its statements.
+            timeout_seconds=connect_timeout + statement_timeout,
+        )
     if url.database and url.database != ":memory:":
         Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         return SqliteDatabase(url)
@@ -101,7 +180,9 @@ def open_database(database_url: str) -> Database:
 def _sqlite_engine(url: URL) -> AsyncEngine:
     from sqlalchemy.ext.asyncio import create_async_engine  # noqa: PLC0415 (see the imports)
 
-    engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
+    engine = create_async_engine(
+        url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}, hide_parameters=True
+    )
     event.listen(engine.sync_engine, "connect", _tune_sqlite)
     event.listen(engine.sync_engine, "begin", _begin_sqlite)
     return engine
@@ -136,10 +217,16 @@ def _begin_sqlite(connection: Connection) -> None:
 class AsyncDatabase:
     """PostgreSQL (and in-memory SQLite): operations run on the loop via `run_sync`."""
 
-    def __init__(self, engine: AsyncEngine, reads: AsyncEngine | None = None) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        reads: AsyncEngine | None = None,
+        timeout_seconds: float | None = None,
+    ) -> None:
         self._engine = engine
         # The engine reads go through: `engine` itself, or a view of its pool with options.
         self._reads = reads or engine
+        self._timeout = timeout_seconds
 
     @property
     def engine(self) -> AsyncEngine:
@@ -147,15 +234,15 @@ class AsyncDatabase:
 
     async def read(self, operation: Callable[[Connection, *_Ts], _R], *args: *_Ts) -> _R:
         # In a transaction, closing the connection rolls back what the first statement began.
-        async with self._reads.connect() as connection:
+        async with unavailable_on_failure(self._timeout), self._reads.connect() as connection:
             return await connection.run_sync(operation, *args)
 
     async def write(self, operation: Callable[[Connection, *_Ts], _R], *args: *_Ts) -> _R:
-        async with self.engine.begin() as connection:
+        async with unavailable_on_failure(self._timeout), self.engine.begin() as connection:
             return await connection.run_sync(operation, *args)
 
     async def write_exclusive(self, operation: Callable[[Connection, *_Ts], _R], *args: *_Ts) -> _R:
-        async with self.engine.connect() as connection:
+        async with unavailable_on_failure(self._timeout), self.engine.connect() as connection:
             exclusive = await connection.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
             async with exclusive.begin():
                 return await exclusive.run_sync(operation, *args)
@@ -184,6 +271,7 @@ class SqliteDatabase:
             poolclass=sa.QueuePool,
             pool_size=SQLITE_READER_THREADS + 1,
             max_overflow=0,
+            hide_parameters=True,
         )
         # Only a pool event: a "begin" listener, as on the async engine, would make every
         # statement on this engine go through SQLAlchemy's event dispatch (a third of the
@@ -196,14 +284,19 @@ class SqliteDatabase:
             self._engine = _sqlite_engine(self._url)
         return self._engine
 
+    # No time bound beyond SQLite's own busy timeout: a thread cannot be interrupted, and a
+    # local file does not hang the way a network peer does.
     async def read(self, operation: Callable[[Connection, *_Ts], _R], *args: *_Ts) -> _R:
-        return await run_in_thread(self._readers, self._read, operation, args)
+        async with unavailable_on_failure():
+            return await run_in_thread(self._readers, self._read, operation, args)
 
     async def write(self, operation: Callable[[Connection, *_Ts], _R], *args: *_Ts) -> _R:
-        return await run_in_thread(self._writer, self._write, "DEFERRED", operation, args)
+        async with unavailable_on_failure():
+            return await run_in_thread(self._writer, self._write, "DEFERRED", operation, args)
 
     async def write_exclusive(self, operation: Callable[[Connection, *_Ts], _R], *args: *_Ts) -> _R:
-        return await run_in_thread(self._writer, self._write, "IMMEDIATE", operation, args)
+        async with unavailable_on_failure():
+            return await run_in_thread(self._writer, self._write, "IMMEDIATE", operation, args)
 
     async def dispose(self) -> None:
         await run_in_thread(self._writer, self._sync.dispose)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
+
+from sqlalchemy.engine import Connection
 
 from auth_backend.domain import (
     AccessClaims,
@@ -21,16 +23,24 @@ from auth_backend.domain import (
 from auth_backend.errors import (
     InvalidCredentials,
     InvalidToken,
+    NotFound,
     ProviderUnavailable,
-    RefreshTokenReused,
+    UserBanned,
 )
 from auth_backend.observability import provider_call
-from auth_backend.providers.local.database import Database, open_database, ping
+from auth_backend.providers.local.database import (
+    DEFAULT_CONNECT_TIMEOUT_SECONDS,
+    DEFAULT_STATEMENT_TIMEOUT_SECONDS,
+    UNAVAILABLE_DETAIL,
+    Database,
+    open_database,
+    ping,
+)
 from auth_backend.providers.local.keys import SigningKeys
 from auth_backend.providers.local.migrations import migrate
 from auth_backend.providers.local.revocations import RevokedSessions
-from auth_backend.providers.local.sessions import SessionStore
-from auth_backend.providers.local.users import Users
+from auth_backend.providers.local.sessions import SessionPolicy, SessionStore, end_all_sessions
+from auth_backend.providers.local.users import Users, scrub_user
 from auth_backend.security.passwords import DEFAULT_ARGON2_MEMORY_MIB, PasswordHasher
 from auth_backend.security.token_cache import VerifiedTokenCache
 from auth_backend.security.tokens import (
@@ -38,6 +48,12 @@ from auth_backend.security.tokens import (
     LOCAL_SIGNING_ALGORITHM,
     AccessTokenVerifier,
     UnknownKeyId,
+)
+
+DEFAULT_SESSION_POLICY = SessionPolicy(
+    max_lifetime=timedelta(days=30),
+    inactivity_timeout=timedelta(days=7),
+    reuse_interval=timedelta(seconds=10),
 )
 
 
@@ -63,8 +79,13 @@ class LocalProvider:
         issuer: str,
         access_token_ttl: int,
         argon2_memory_mib: int = DEFAULT_ARGON2_MEMORY_MIB,
+        session_policy: SessionPolicy = DEFAULT_SESSION_POLICY,
+        database_connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_SECONDS,
+        database_statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT_SECONDS,
     ) -> None:
         self._database_url = database_url
+        self._session_policy = session_policy
+        self._database_timeouts = (database_connect_timeout, database_statement_timeout)
         self._issuer_name = issuer
         self._ttl = access_token_ttl
         self._hasher = PasswordHasher(memory_mib=argon2_memory_mib)
@@ -87,15 +108,24 @@ class LocalProvider:
         return self._parts.keys
 
     async def start(self) -> None:
-        database = open_database(self._database_url)
+        connect_timeout, statement_timeout = self._database_timeouts
+        database = open_database(
+            self._database_url,
+            connect_timeout=connect_timeout,
+            statement_timeout=statement_timeout,
+        )
         await migrate(database)
         # A cached verification is only as good as the key that made it.
         keys = SigningKeys(
             database, issuer=self._issuer_name, ttl=self._ttl, on_change=self._verified.clear
         )
         await keys.load_or_create()
-        sessions = SessionStore(database)
-        revoked = RevokedSessions(sessions.revoked_since, self._ttl + CLOCK_LEEWAY_SECONDS)
+        sessions = SessionStore(database, self._session_policy)
+        # The key ring rides on the once-a-second poll: a retired key stops signing on every
+        # replica within about a second, with no query per request.
+        revoked = RevokedSessions(
+            sessions.revoked_since, self._ttl + CLOCK_LEEWAY_SECONDS, also_poll=[keys.refresh]
+        )
         await revoked.start()
         self._started = _Started(database, Users(database), sessions, keys, revoked)
         await self._hasher.warm_up()
@@ -126,6 +156,7 @@ class LocalProvider:
 
     async def _sign_in(self, credentials: Credentials, context: ClientContext) -> TokenGrant:
         parts = self._parts
+        parts.keys.ensure_can_sign()  # before any work
         stored = await parts.users.find_by_email(credentials.email)
         if stored is None:
             # Same work as a wrong password, so response time does not reveal the account.
@@ -134,6 +165,10 @@ class LocalProvider:
         result = await self._hasher.verify(credentials.password, stored.password_hash)
         if not result.valid:
             raise InvalidCredentials()
+        # Only after the password: to anyone who does not know it, a banned account looks
+        # like any other.
+        if stored.banned_at(_utc_now()):
+            raise UserBanned()
         refresh_token = secrets.token_urlsafe(32)
         now = _utc_now()
         session_id, user = await parts.sessions.start(
@@ -151,17 +186,19 @@ class LocalProvider:
     async def refresh(self, refresh_token: str, context: ClientContext) -> TokenGrant:
         with provider_call(self.name, "refresh"):
             parts = self._parts
+            # Before rotating: a rotated refresh token with no tokens to show for it is lost.
+            parts.keys.ensure_can_sign()
             replacement = secrets.token_urlsafe(32)
             now = _utc_now()
-            try:
-                session_id, user = await parts.sessions.rotate(
-                    presented=refresh_token, replacement=replacement, now=now
-                )
-            except RefreshTokenReused:
-                # The store has ended the session; make this replica stop its tokens at once.
-                await parts.revoked.poll()
-                raise
-            return self._grant(user, session_id, replacement, now)
+            rotation = await parts.sessions.rotate(
+                presented=refresh_token, replacement=replacement, now=now
+            )
+            if rotation.refusal is not None:
+                # The store has ended the session: this replica stops its tokens at once.
+                parts.revoked.add([rotation.session_id])
+                raise rotation.refusal
+            assert rotation.user is not None  # a rotation without a refusal stored a token
+            return self._grant(rotation.user, rotation.session_id, replacement, now)
 
     async def sign_out(
         self, access_token: str, claims: AccessClaims, scope: LogoutScope, context: ClientContext
@@ -178,9 +215,24 @@ class LocalProvider:
             )
             parts.revoked.add(ended)
 
+    # --- deleting accounts -------------------------------------------------------------------
+
+    async def delete_user(self, user_id: UUID) -> None:
+        """Delete the account and end its sessions, on every replica within a second.
+
+        The row is kept, scrubbed (users.deleted_at), so that its ended sessions stay visible
+        to every replica's revocation poll until their tokens have expired."""
+        with provider_call(self.name, "delete_user"):
+            parts = self._parts
+            ended = await parts.database.write(_delete_account, user_id, _utc_now())
+            if ended is None:
+                raise NotFound("There is no such user.")
+            parts.revoked.add(ended)
+
     # --- every provider ----------------------------------------------------------------------
 
     async def verify_access_token(self, token: str) -> AccessClaims:
+        self._parts.keys.end_due_overlaps()  # a retired key's cached tokens end with it
         claims = self._verified.get(token)
         if claims is None:
             claims = await self._verify_signature_and_claims(token)
@@ -205,8 +257,11 @@ class LocalProvider:
     async def check_ready(self) -> None:
         try:
             await self._parts.database.read(ping)
+        except ProviderUnavailable:
+            raise  # the database layer's, with the driver's error as its cause
         except Exception as error:  # any driver failure means the same thing here
-            raise ProviderUnavailable("The user database does not answer.") from error
+            raise ProviderUnavailable(UNAVAILABLE_DETAIL) from error
+        self._parts.keys.ensure_can_sign()
 
     def _grant(
         self, user: UserAccount, session_id: UUID, refresh_token: str, now: datetime
@@ -219,6 +274,11 @@ class LocalProvider:
             refresh_token=refresh_token,
             user=user,
         )
+
+
+def _delete_account(connection: Connection, user_id: UUID, now: datetime) -> list[UUID] | None:
+    ended = end_all_sessions(connection, user_id, now)
+    return ended if scrub_user(connection, user_id, now) else None
 
 
 def _utc_now() -> datetime:

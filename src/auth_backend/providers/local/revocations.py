@@ -4,6 +4,9 @@ Access tokens are verified without a database round trip; to make logout and ref
 reuse take effect before the tokens expire, each replica keeps the ids of recently ended
 sessions in memory and polls the store for new ones. An entry is dropped once every token of
 that session has expired anyway.
+
+The same loop runs the other once-a-second checks a replica needs (`also_poll`: the signing
+keys, keys.py), so one timer keeps every replica's view of the store current.
 """
 
 from __future__ import annotations
@@ -22,12 +25,16 @@ POLL_INTERVAL_SECONDS = 1.0
 CLOCK_MARGIN = timedelta(seconds=5)
 
 FetchRevoked = Callable[[datetime], Awaitable[list[tuple[UUID, datetime]]]]
+AlsoPoll = Callable[[], Awaitable[object]]
 
 
 class RevokedSessions:
-    def __init__(self, fetch: FetchRevoked, retention_seconds: int) -> None:
+    def __init__(
+        self, fetch: FetchRevoked, retention_seconds: int, also_poll: Iterable[AlsoPoll] = ()
+    ) -> None:
         self._fetch = fetch
         self._retention = retention_seconds
+        self._also_poll = tuple(also_poll)
         self._expiry: dict[str, float] = {}
         self._polled_until: datetime | None = None
         self._task: asyncio.Task[None] | None = None
@@ -71,3 +78,14 @@ class RevokedSessions:
                 await self.poll()
             except Exception as error:  # keep polling: the store may come back
                 logger.warning("could not poll ended sessions: %s", type(error).__name__)
+            # Each on its own: one failing must not starve the others, nor the sessions.
+            for also_poll in self._also_poll:
+                try:
+                    await also_poll()
+                except Exception as error:
+                    logger.warning("could not poll %s: %s", _name(also_poll), type(error).__name__)
+
+
+def _name(function: AlsoPoll) -> str:
+    owner = getattr(function, "__self__", None)
+    return type(owner).__name__ if owner is not None else getattr(function, "__name__", "?")

@@ -51,6 +51,9 @@ users = sa.Table(
     sa.Column("last_sign_in_at", UtcDateTime(), nullable=True),
     sa.Column("user_metadata", sa.JSON(), nullable=False),
     sa.Column("app_metadata", sa.JSON(), nullable=False),
+    # Set when the account is deleted: the row stays, its address and password scrubbed, so
+    # that its sessions stay recorded as ended until every token of theirs has expired.
+    sa.Column("deleted_at", UtcDateTime(), nullable=True),
 )
 
 sessions = sa.Table(
@@ -93,6 +96,9 @@ refresh_tokens = sa.Table(
     sa.Column("parent_hash", sa.String(64), nullable=True),
     sa.Column("revoked", sa.Boolean(), nullable=False, default=False),
     sa.Column("created_at", UtcDateTime(), nullable=False),
+    # When a rotation used it up (null: unused, or revoked by a logout); within the reuse
+    # interval after that, presenting it again is a client's retry, not a replay.
+    sa.Column("used_at", UtcDateTime(), nullable=True),
 )
 
 signing_keys = sa.Table(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -29,6 +29,11 @@ DEFAULT_AUDIENCE = "authenticated"
 class StoredUser:
     account: UserAccount
     password_hash: str
+    banned_until: datetime | None = None
+
+    def banned_at(self, now: datetime) -> bool:
+        # A ban lifts itself when its time passes, as in Supabase.
+        return self.banned_until is not None and self.banned_until > now
 
 
 _INSERT_USER = users.insert()
@@ -53,6 +58,26 @@ def account_from_row(row: sa.Row[Any]) -> UserAccount:
     )
 
 
+# The address is freed for a new signup and the password can match nothing; the row stays
+# (see schema.users.deleted_at).
+_SCRUB_USER = users.update().where(users.c.id == sa.bindparam("b_id"), users.c.deleted_at.is_(None))
+
+
+def scrub_user(connection: Connection, user_id: UUID, now: datetime) -> bool:
+    """Mark the account deleted; False when there was no such (live) account."""
+    scrubbed = {
+        "b_id": user_id,
+        # Unique like the address it replaces; .invalid can never receive mail.
+        "email": f"deleted-{user_id.hex}@deleted.invalid",
+        "password_hash": "!",
+        "user_metadata": {},
+        "app_metadata": {},
+        "deleted_at": now,
+        "updated_at": now,
+    }
+    return connection.execute(_SCRUB_USER, scrubbed).rowcount == 1
+
+
 def _insert_user(connection: Connection, values: dict[str, Any]) -> None:
     connection.execute(_INSERT_USER, values)
 
@@ -61,7 +86,11 @@ def _find_user_by_email(connection: Connection, email: str) -> StoredUser | None
     row = connection.execute(_USER_BY_EMAIL, {"b_email": email}).first()
     if row is None:
         return None
-    return StoredUser(account=account_from_row(row), password_hash=row.password_hash)
+    return StoredUser(
+        account=account_from_row(row),
+        password_hash=row.password_hash,
+        banned_until=row.banned_until,
+    )
 
 
 class Users:

@@ -38,6 +38,10 @@ logger = logging.getLogger(__name__)
 DEFAULT_RETRY_AFTER_SECONDS = 60
 
 
+class UpstreamFailed(ProviderError):
+    """Supabase answered 5xx: a ProviderError on the wire, but one a caller may retry."""
+
+
 @dataclass(frozen=True, slots=True)
 class UpstreamError:
     status: int
@@ -150,6 +154,11 @@ _INVALID_REFRESH_TOKEN: dict[str, Callable[[UpstreamError], ServiceError]] = {
 }
 USER_TOKEN_CALL = _INVALID_USER_TOKEN
 REFRESH_CALL = _INVALID_REFRESH_TOKEN
+# Supabase checks a ban before the password, so its user_banned would tell anyone guessing
+# that the address has an account (and is banned): answered like any wrong password.
+PASSWORD_GRANT_CALL: dict[str, Callable[[UpstreamError], ServiceError]] = {
+    "user_banned": lambda _e: InvalidCredentials(),
+}
 
 
 def map_error(
@@ -175,7 +184,7 @@ def map_error(
         logger.warning(
             "Supabase failed on %s: HTTP %s %s", operation, error.status, error.code or "-"
         )
-        return ProviderError()
+        return UpstreamFailed()
     factory = _BY_CODE.get(error.code or "")
     if factory is None:
         logger.warning(

@@ -23,7 +23,12 @@ from auth_backend.domain import (
 )
 from auth_backend.errors import InvalidCredentials, ProviderError, ServiceError
 from auth_backend.providers.supabase.client import PROVIDER_NAME, SupabaseClient, parse_answer
-from auth_backend.providers.supabase.errors import REFRESH_CALL, USER_TOKEN_CALL
+from auth_backend.providers.supabase.errors import (
+    PASSWORD_GRANT_CALL,
+    REFRESH_CALL,
+    USER_TOKEN_CALL,
+    UpstreamFailed,
+)
 from auth_backend.providers.supabase.keys import SupabaseKeys
 from auth_backend.security.passwords import MAX_PASSWORD_BYTES
 from auth_backend.security.tokens import AccessTokenVerifier, UnknownKeyId
@@ -128,14 +133,23 @@ class SupabaseProvider:
             "email_confirm": self._auto_confirm,
             "user_metadata": account.user_metadata,
         }
-        answer = await self._client.call(
+        try:
+            answer = await self._create_user(body)
+        except UpstreamFailed:
+            # Supabase's duplicate check and insert are not atomic: of two creates of one
+            # address, the loser gets a 500 once the winner's row exists. Asked again, it
+            # answers as to any duplicate (email_exists), so a lost race reads as one.
+            answer = await self._create_user(body)
+        return parse_answer(_SupabaseUser, answer, "admin_create_user").to_account()
+
+    async def _create_user(self, body: dict[str, Any]) -> bytes:
+        return await self._client.call(
             "POST",
             self._admin_users_url,
             "admin_create_user",
             body=body,
             headers=self._client.admin_headers,
         )
-        return parse_answer(_SupabaseUser, answer, "admin_create_user").to_account()
 
     async def sign_in(self, credentials: Credentials, context: ClientContext) -> TokenGrant:
         if len(credentials.password.encode("utf-8")) > MAX_PASSWORD_BYTES:
@@ -148,6 +162,7 @@ class SupabaseProvider:
             "password_grant",
             body={"email": credentials.email, "password": credentials.password},
             headers=self._user_headers(context),
+            overrides=PASSWORD_GRANT_CALL,
         )
         return _grant(parse_answer(_SupabaseSession, answer, "password_grant"))
 
