@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import random
 import statistics
 import time
@@ -17,6 +16,7 @@ from auth_backend.domain import Capability
 from tests.support.accounts import PASSWORD, unique_email
 from tests.support.problems import status_and_code
 from tests.support.services import make_settings, running_app, supabase_settings
+from tests.support.timing import trimmed, welch_t
 
 # --- request hygiene -----------------------------------------------------------------------------
 
@@ -125,17 +125,6 @@ async def test_common_passwords_are_refused_at_signup(service: httpx.AsyncClient
 
 
 # --- account enumeration -------------------------------------------------------------------------
-
-
-def welch_t(a: list[float], b: list[float]) -> float:
-    variance = statistics.variance(a) / len(a) + statistics.variance(b) / len(b)
-    return (statistics.mean(a) - statistics.mean(b)) / math.sqrt(variance)
-
-
-def trimmed(samples: list[float]) -> list[float]:
-    # Drop the slowest fifth: scheduler hiccups on a shared machine, not the code under test.
-    ordered = sorted(samples)
-    return ordered[: len(ordered) * 4 // 5]
 
 
 async def test_unknown_email_and_wrong_password_are_indistinguishable(tmp_path: Any) -> None:

@@ -24,13 +24,11 @@ from sqlalchemy.engine import Connection
 
 from auth_backend.errors import PROVIDER_MISCONFIGURED_RETRY_AFTER_SECONDS
 from auth_backend.providers.local import LocalProvider
-from auth_backend.providers.local.keys import NO_SIGNING_KEY_DETAIL
+from auth_backend.providers.local.keys import NO_SIGNING_KEY_DETAIL, stored_key_values
 from auth_backend.providers.local.schema import signing_keys
 from auth_backend.security.tokens import (
     CLOCK_LEEWAY_SECONDS,
-    LOCAL_SIGNING_ALGORITHM,
     generate_signing_key,
-    public_jwk,
 )
 from tests.support.accounts import bearer, log_in, new_session, refresh, signed_up
 from tests.support.problems import assert_problem
@@ -85,14 +83,7 @@ def _unretire_all(connection: Connection) -> None:
 async def add_next_key(replica: Replica) -> str:
     """A newer key, stored as a later rotation would store it; its kid."""
     key = generate_signing_key()
-    values = {
-        "kid": key.kid or "",
-        "algorithm": LOCAL_SIGNING_ALGORITHM,
-        "private_jwk": key.as_dict(private=True),
-        "public_jwk": public_jwk(key),
-        "created_at": datetime.now(UTC),
-    }
-    await provider_of(replica).database.write(_add_key, values)
+    await provider_of(replica).database.write(_add_key, stored_key_values(key))
     return key.kid or ""
 
 

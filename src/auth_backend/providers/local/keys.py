@@ -119,6 +119,17 @@ def _add_first_signing_key(connection: Connection, values: dict[str, Any]) -> No
     connection.execute(_INSERT_SIGNING_KEY, values)
 
 
+def stored_key_values(key: ECKey) -> dict[str, Any]:
+    """The `signing_keys` row of a new key, as every writer of that table stores it."""
+    return {
+        "kid": key.kid or "",
+        "algorithm": LOCAL_SIGNING_ALGORITHM,
+        "private_jwk": key.as_dict(private=True),
+        "public_jwk": public_jwk(key),
+        "created_at": datetime.now(UTC),
+    }
+
+
 class SigningKeys:
     """This replica's key ring: signs with the oldest key not retired, verifies with every key
     not retired or within its overlap."""
@@ -194,13 +205,7 @@ class SigningKeys:
         stored = await self._database.read(_signing_keys_in_use, self._cutoff())
         if not any(row.retired_at is None for row in stored):
             key = generate_signing_key()
-            values = {
-                "kid": key.kid or "",
-                "algorithm": LOCAL_SIGNING_ALGORITHM,
-                "private_jwk": key.as_dict(private=True),
-                "public_jwk": public_jwk(key),
-                "created_at": datetime.now(UTC),
-            }
+            values = stored_key_values(key)
             await self._database.write_exclusive(_add_first_signing_key, values)
             # Re-read rather than use our key: a replica starting at the same moment may have
             # stored the first key instead, and every replica must use that one.
