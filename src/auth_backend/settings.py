@@ -48,6 +48,7 @@ PRIVATE_NETWORKS = (
     "192.168.0.0/16",
     "fc00::/7",
 )
+EmailConfirmation = Literal["off", "required"]
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 LogFormat = Literal["console", "json"]
 
@@ -115,7 +116,8 @@ class Settings(_WithRateLimits):
     )
     database_url: str = Field(
         default="sqlite:///./data/auth.db",
-        description="Local provider's store: sqlite:///path or postgresql://user@host/db "
+        description="The service's store (the local provider's accounts; one-time codes and "
+        "the mail outbox on every provider): sqlite:///path or postgresql://user@host/db "
         "(SQLAlchemy driver URLs work too).",
     )
     database_connect_timeout: float = Field(
@@ -131,6 +133,107 @@ class Settings(_WithRateLimits):
         le=300,
         description="Local provider on PostgreSQL: seconds any one statement may take; an "
         "operation gets this plus DATABASE_CONNECT_TIMEOUT in all before answering 503.",
+    )
+    email_confirmation: EmailConfirmation = Field(
+        default="off",
+        description="off: accounts are usable at signup. required: signup mails a "
+        "verification code and login answers 403 email_not_confirmed until it is used.",
+    )
+    email_link_base: HttpUrl = Field(
+        default=HttpUrl("http://localhost:3000"),
+        description="The client application's address that mailed links point to: "
+        "<base>/reset-password#token=... and <base>/verify-email#token=... (the token in the "
+        "fragment never reaches a server log). Our API consumes nothing on GET.",
+    )
+    app_name: str = Field(
+        default="auth-backend",
+        min_length=1,
+        max_length=100,
+        description="The application's name in mail subjects and bodies.",
+    )
+    recovery_code_ttl: int = Field(
+        default=600,
+        ge=60,
+        le=86400,
+        description="Seconds a mailed recovery code (and its link) stays usable.",
+    )
+    verification_code_ttl: int = Field(
+        default=86400,
+        ge=300,
+        le=7 * 86400,
+        description="Seconds a mailed email-verification code (and its link) stays usable.",
+    )
+    code_max_attempts: int = Field(
+        default=5,
+        ge=1,
+        le=20,
+        description="Wrong guesses after which a mailed code is dead, even if the next is right.",
+    )
+    email_request_min_seconds: float = Field(
+        default=0.25,
+        ge=0,
+        le=5,
+        description="Seconds every recovery and resend request takes at least (more when "
+        "recent ones took longer), so that known and unknown addresses answer in the same "
+        "time.",
+    )
+    mail_from: str = Field(
+        default="auth-backend <no-reply@localhost>",
+        min_length=3,
+        description="The From address of every mail.",
+    )
+    smtp_url: SecretStr | None = Field(
+        default=None,
+        description="Where mail is sent: smtp://user:pass@host:587?starttls=required, or "
+        "smtps://user:pass@host:465. Unset: mail is written as .eml files to MAIL_DIR.",
+    )
+    smtp_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        le=120,
+        description="Seconds for the SMTP connection and for each SMTP command.",
+    )
+    mail_dir: str = Field(
+        default="./data/mail",
+        min_length=1,
+        description="With no SMTP_URL: the folder that receives each mail as an .eml file.",
+    )
+    mail_templates_dir: str | None = Field(
+        default=None,
+        description="A folder of templates overriding the packaged ones by file name "
+        "(recovery.txt, recovery.html, verification.txt, verification.html, and their "
+        ".subject.txt).",
+    )
+    outbox_poll_interval: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="Seconds between a worker's looks at the outbox when it found nothing due.",
+    )
+    outbox_max_attempts: int = Field(
+        default=8,
+        ge=1,
+        le=50,
+        description="Sending attempts per mail before it is given up (and recorded as failed).",
+    )
+    outbox_retry_base: float = Field(
+        default=2.0,
+        gt=0,
+        le=3600,
+        description="Seconds before the first retry of a mail; each further retry waits twice "
+        "as long, up to OUTBOX_RETRY_MAX.",
+    )
+    outbox_retry_max: float = Field(
+        default=600.0,
+        gt=0,
+        le=86400,
+        description="The longest wait between two attempts at one mail, in seconds.",
+    )
+    outbox_workers: int = Field(
+        default=1,
+        ge=0,
+        le=16,
+        description="Outbox workers in each replica (0: this replica sends no mail).",
     )
     host: str = Field(
         default="127.0.0.1", description="Address to listen on (the container sets 0.0.0.0)."

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection
 
 from auth_backend.errors import PROVIDER_UNAVAILABLE_RETRY_AFTER_SECONDS
 from auth_backend.providers.local import LocalProvider
-from auth_backend.providers.local.schema import users
+from auth_backend.store.schema import users
 from doubles.supabase import SupabaseDouble
 from tests.support.accounts import (
     PASSWORD,

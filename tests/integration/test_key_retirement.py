@@ -25,11 +25,11 @@ from sqlalchemy.engine import Connection
 from auth_backend.errors import PROVIDER_MISCONFIGURED_RETRY_AFTER_SECONDS
 from auth_backend.providers.local import LocalProvider
 from auth_backend.providers.local.keys import NO_SIGNING_KEY_DETAIL, stored_key_values
-from auth_backend.providers.local.schema import signing_keys
 from auth_backend.security.tokens import (
     CLOCK_LEEWAY_SECONDS,
     generate_signing_key,
 )
+from auth_backend.store.schema import signing_keys
 from tests.support.accounts import bearer, log_in, new_session, refresh, signed_up
 from tests.support.problems import assert_problem
 from tests.support.services import make_settings, running_app

@@ -12,7 +12,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from auth_backend.providers.local import LocalProvider
-from auth_backend.providers.local.schema import metadata, users
+from auth_backend.store.schema import metadata, users
 from tests.support.accounts import PASSWORD, unique_email
 from tests.support.services import make_settings, running_app
 

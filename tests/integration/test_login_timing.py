@@ -15,7 +15,7 @@ import httpx
 import sqlalchemy as sa
 
 from auth_backend.providers.local import LocalProvider
-from auth_backend.providers.local.schema import users
+from auth_backend.store.schema import users
 from doubles.supabase import SupabaseDouble
 from tests.support.accounts import PASSWORD, unique_email
 from tests.support.services import make_settings, running_app, supabase_settings

@@ -17,7 +17,7 @@ from fastapi import FastAPI
 
 from auth_backend.errors import NotFound
 from auth_backend.providers.local import LocalProvider
-from auth_backend.providers.local.schema import sessions, users
+from auth_backend.store.schema import sessions, users
 from tests.support.accounts import (
     PASSWORD,
     bearer,

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from auth_backend.domain import Capability
 from auth_backend.providers.local import LocalProvider
-from auth_backend.providers.local.schema import refresh_tokens
+from auth_backend.store.schema import refresh_tokens
 from tests.support.accounts import bearer, new_session, refresh, refused_within, unique_email
 from tests.support.problems import status_and_code
 from tests.support.services import make_settings, running_app, supabase_settings

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
-from auth_backend.providers.local.migrations import SCRIPT_LOCATION, head_revision
+from auth_backend.store.migrations import SCRIPT_LOCATION, head_revision
 
 
 def test_the_head_read_from_the_files_is_alembics() -> None:

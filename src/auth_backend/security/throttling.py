@@ -93,6 +93,33 @@ class Rule(Enum):
         "60/minute",
         "Token refreshes allowed per client IP.",
     )
+    EMAIL_SEND_PER_IP = RateLimit(
+        "email-send-ip",
+        "throttle_email_send_per_ip",
+        "10/minute",
+        "Recovery and verification mails requested per client IP (POST /recover and "
+        "/verify-email/resend together).",
+    )
+    EMAIL_SEND_PER_ADDRESS = RateLimit(
+        "email-send-address",
+        "throttle_email_send_per_address",
+        "5/hour",
+        "Recovery and verification mails requested per email address, known or not.",
+    )
+    CODE_CHECK_PER_IP = RateLimit(
+        "code-check-ip",
+        "throttle_code_check_per_ip",
+        "30/minute",
+        "Codes and links presented per client IP (POST /recover/confirm and /verify-email "
+        "together).",
+    )
+    CODE_CHECK_PER_ADDRESS = RateLimit(
+        "code-check-address",
+        "throttle_code_check_per_address",
+        "20/hour",
+        "Codes presented per email address, known or not (each code also dies after "
+        "CODE_MAX_ATTEMPTS wrong guesses).",
+    )
 
 
 def ip_bucket(ip: str | None, ipv6_prefix: int) -> str:

@@ -2,8 +2,8 @@
 
 One module per aggregate: `users` (accounts), `sessions` (sessions, refresh-token rotation and
 its reuse rule), `revocations` (ended sessions known to every replica), `keys` (the signing
-keys); `database` runs their SQL, `schema` declares the tables and `migrations` brings a
-database to them.
+keys); their SQL runs through `auth_backend.store`, which declares the tables and migrates
+them.
 """
 
 from auth_backend.providers.local.provider import LocalProvider

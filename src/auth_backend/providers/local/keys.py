@@ -31,8 +31,6 @@ from joserfc.jwk import ECKey, GuestProtocol, Key
 from sqlalchemy.engine import Connection
 
 from auth_backend.errors import InvalidToken, ProviderMisconfigured
-from auth_backend.providers.local.database import Database
-from auth_backend.providers.local.schema import signing_keys
 from auth_backend.security.tokens import (
     CLOCK_LEEWAY_SECONDS,
     LOCAL_SIGNING_ALGORITHM,
@@ -41,6 +39,8 @@ from auth_backend.security.tokens import (
     generate_signing_key,
     public_jwk,
 )
+from auth_backend.store.database import Database
+from auth_backend.store.schema import signing_keys
 
 logger = logging.getLogger(__name__)
 

@@ -28,16 +28,7 @@ from auth_backend.errors import (
     UserBanned,
 )
 from auth_backend.observability import provider_call
-from auth_backend.providers.local.database import (
-    DEFAULT_CONNECT_TIMEOUT_SECONDS,
-    DEFAULT_STATEMENT_TIMEOUT_SECONDS,
-    UNAVAILABLE_DETAIL,
-    Database,
-    open_database,
-    ping,
-)
 from auth_backend.providers.local.keys import SigningKeys
-from auth_backend.providers.local.migrations import migrate
 from auth_backend.providers.local.revocations import RevokedSessions
 from auth_backend.providers.local.sessions import SessionPolicy, SessionStore, end_all_sessions
 from auth_backend.providers.local.users import Users, scrub_user
@@ -49,6 +40,15 @@ from auth_backend.security.tokens import (
     AccessTokenVerifier,
     UnknownKeyId,
 )
+from auth_backend.store.database import (
+    DEFAULT_CONNECT_TIMEOUT_SECONDS,
+    DEFAULT_STATEMENT_TIMEOUT_SECONDS,
+    UNAVAILABLE_DETAIL,
+    Database,
+    open_database,
+    ping,
+)
+from auth_backend.store.migrations import migrate
 
 DEFAULT_SESSION_POLICY = SessionPolicy(
     max_lifetime=timedelta(days=30),

@@ -30,9 +30,9 @@ from sqlalchemy.engine import Connection
 
 from auth_backend.domain import LogoutScope, UserAccount
 from auth_backend.errors import InvalidRefreshToken, RefreshTokenReused, ServiceError, UserBanned
-from auth_backend.providers.local.database import Database
-from auth_backend.providers.local.schema import refresh_tokens, sessions, users
 from auth_backend.providers.local.users import UPDATE_USER, USER_BY_ID, account_from_row
+from auth_backend.store.database import Database
+from auth_backend.store.schema import refresh_tokens, sessions, users
 
 
 def hash_refresh_token(token: str) -> str:

@@ -18,8 +18,8 @@ from sqlalchemy.exc import IntegrityError
 
 from auth_backend.domain import JsonObject, UserAccount
 from auth_backend.errors import EmailExists
-from auth_backend.providers.local.database import Database
-from auth_backend.providers.local.schema import users
+from auth_backend.store.database import Database
+from auth_backend.store.schema import users
 
 DEFAULT_ROLE = "authenticated"
 DEFAULT_AUDIENCE = "authenticated"

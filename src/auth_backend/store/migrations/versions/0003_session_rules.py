@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from auth_backend.providers.local.schema import UtcDateTime
+from auth_backend.store.schema import UtcDateTime
 
 revision = "0003"
 down_revision = "0002"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from alembic import context
 
-from auth_backend.providers.local.schema import metadata
+from auth_backend.store.schema import metadata
 
 connection = context.config.attributes.get("connection")
 if connection is None:
     raise RuntimeError(
-        "Migrations run on start-up through auth_backend.providers.local.migrations.migrate(); "
+        "Migrations run on start-up through auth_backend.store.migrations.migrate(); "
         "start the service (or call migrate) instead of invoking alembic directly."
     )
 

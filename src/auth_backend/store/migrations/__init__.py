@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from auth_backend.providers.local.database import Database
+from auth_backend.store.database import Database
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
-SCRIPT_LOCATION = "auth_backend.providers.local:migrations"
+SCRIPT_LOCATION = "auth_backend.store:migrations"
 # Any constant works; it only has to be the same for every replica that migrates.
 _MIGRATION_LOCK_ID = 0x6175_7468  # "auth"
 _VERSIONS = Path(__file__).resolve().parent / "versions"

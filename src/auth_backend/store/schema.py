@@ -111,3 +111,59 @@ signing_keys = sa.Table(
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("retired_at", UtcDateTime(), nullable=True),
 )
+
+# One-time codes mailed for account recovery and email verification, on every provider. Only
+# hashes are kept: of the 6-digit code (salted with the row's id) and of the link's 256-bit
+# token. A code is live while `ended_at` is null and `expires_at` is ahead.
+one_time_codes = sa.Table(
+    "one_time_codes",
+    metadata,
+    sa.Column("id", sa.Uuid(), primary_key=True),
+    # "recovery" or "verification"
+    sa.Column("purpose", sa.String(16), nullable=False),
+    sa.Column("email", sa.String(255), nullable=False),
+    # No foreign key: on Supabase the account lives upstream.
+    sa.Column("user_id", sa.Uuid(), nullable=False),
+    sa.Column("code_hash", sa.String(64), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    # Supabase: its own token hash for this code, encrypted under a key derived from the
+    # link's token, so only the holder of the link can recover it.
+    sa.Column("upstream_secret", sa.Text(), nullable=True),
+    sa.Column("failed_attempts", sa.Integer(), nullable=False, default=0),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("expires_at", UtcDateTime(), nullable=False),
+    sa.Column("ended_at", UtcDateTime(), nullable=True),
+    # "used", "superseded" or "exhausted" (too many wrong attempts)
+    sa.Column("end_reason", sa.String(16), nullable=True),
+    sa.Index("ix_one_time_codes_purpose_email", "purpose", "email"),
+)
+
+# Mail waiting to be sent, written in the same transaction as the code it carries, and claimed
+# by any replica's worker. Bodies are blanked once the row is settled (sent or given up).
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    # "recovery" or "verification": metrics and templates are per kind
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("recipient", sa.String(255), nullable=False),
+    sa.Column("subject", sa.String(255), nullable=False),
+    sa.Column("body_text", sa.Text(), nullable=False),
+    sa.Column("body_html", sa.Text(), nullable=False),
+    # "pending", "sent" or "failed" (given up after the last attempt)
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer(), nullable=False, default=0),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    # When a pending row is next due; a claim moves it past the claim's lease, so a worker
+    # that dies mid-send leaves the row to be claimed again when the lease runs out.
+    sa.Column("next_attempt_at", UtcDateTime(), nullable=False),
+    sa.Column("sent_at", UtcDateTime(), nullable=True),
+    # Why the last attempt failed (the error's class and the server's reply; never the body)
+    sa.Column("last_error", sa.String(500), nullable=True),
+    sa.Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+)

@@ -1,0 +1,1 @@
+"""The flows that mail a code: account recovery and email verification."""
