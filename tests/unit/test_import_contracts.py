@@ -42,7 +42,7 @@ def test_the_code_keeps_every_contract() -> None:
         (
             "providers/local/users.py",
             "import auth_backend.api.state",
-            "Layers: api -> application -> providers -> security",
+            "Layers: api -> application -> providers -> mail -> store -> security",
         ),
         # One provider borrowing from the other.
         (
