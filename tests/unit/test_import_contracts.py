@@ -47,7 +47,7 @@ def test_the_code_keeps_every_contract() -> None:
         # One provider borrowing from the other.
         (
             "providers/supabase/keys.py",
-            "import auth_backend.store.database",
+            "import auth_backend.providers.local.users",
             "The two providers share nothing but providers.base",
         ),
         # The application layer touching HTTP.
