@@ -187,6 +187,11 @@ class Settings(_WithRateLimits):
         description="Where mail is sent: smtp://user:pass@host:587?starttls=required, or "
         "smtps://user:pass@host:465. Unset: mail is written as .eml files to MAIL_DIR.",
     )
+    smtp_ca_file: str | None = Field(
+        default=None,
+        description="A PEM file of the certificate authorities that SMTP_URL's server "
+        "certificate is checked against, instead of the system's (a private CA).",
+    )
     smtp_timeout: float = Field(
         default=10.0,
         gt=0,

@@ -84,6 +84,15 @@ RATE_LIMIT_STORAGE_FALLBACKS = Counter(
     "Times rate limits fell back from Redis to per-process memory.",
     registry=_REGISTRY,
 )
+# Mailed-code flows (recovery, verification), step by step: requested, confirmed, rejected.
+# Mail delivery (sent, failed) is counted by the outbox's worker (mail/worker.py).
+EMAIL_FLOW_STEPS = Counter(
+    "auth_backend_email_flow_steps",
+    "Steps of the mailed-code flows, by flow (recovery, verification) and step "
+    "(requested, confirmed, rejected).",
+    ["flow", "step"],
+    registry=_REGISTRY,
+)
 
 if os.environ.get(MULTIPROCESS_DIR_VARIABLE) is None:
     # Per-process views; in multiprocess mode they would describe only the scraped worker.
@@ -163,6 +172,10 @@ def provider_call(provider: str, operation: str) -> Iterator[None]:
         record_provider_call(provider, operation, outcome_of(error), time.perf_counter() - started)
         raise
     record_provider_call(provider, operation, OK, time.perf_counter() - started)
+
+
+def count_email_flow_step(flow: str, step: str) -> None:
+    EMAIL_FLOW_STEPS.labels(flow=flow, step=step).inc()
 
 
 def render() -> bytes:
