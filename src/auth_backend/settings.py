@@ -10,7 +10,9 @@ import base64
 import json
 from functools import cached_property
 from ipaddress import ip_network
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import limits
 from pydantic import (
@@ -504,6 +506,14 @@ class Settings(_WithRateLimits):
     def database_url_for_logs(self) -> str:
         return make_url(self.database_url).render_as_string(hide_password=True)
 
+    @cached_property
+    def mail_destination_for_logs(self) -> str:
+        """Where mail goes, with no credentials: the SMTP server, or the .eml folder."""
+        if self.smtp_url is None:
+            return f"files in {Path(self.mail_dir).resolve()}"
+        parsed = urlsplit(self.smtp_url.get_secret_value())
+        return f"{parsed.scheme}://{parsed.hostname}:{parsed.port or ''}".rstrip(":")
+
 
 # Values that may hold credentials (a database URL can carry a password).
 _NEVER_ECHOED = frozenset(
@@ -513,6 +523,7 @@ _NEVER_ECHOED = frozenset(
         "supabase_service_key",
         "supabase_anon_key",
         "supabase_jwt_secret",
+        "smtp_url",
     }
 )
 
