@@ -1,0 +1,34 @@
+"""Reading what the service mailed: the code and the link's token of a recovery or
+verification mail, as a user would take them from the plain-text part."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from email.message import EmailMessage
+
+CODE = re.compile(r"(?<!\d)(\d{6})(?!\d)")
+LINK = re.compile(r"(https?://\S+?)#token=([A-Za-z0-9_-]{43})")
+
+
+@dataclass(frozen=True)
+class MailedCode:
+    code: str
+    token: str
+    link: str
+
+
+def text_of(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("plain",))
+    assert part is not None, "the mail has no plain-text part"
+    content = part.get_content()
+    assert isinstance(content, str)
+    return content
+
+
+def mailed_code(message: EmailMessage) -> MailedCode:
+    text = text_of(message)
+    code, link = CODE.search(text), LINK.search(text)
+    assert code is not None, "no 6-digit code in the mail"
+    assert link is not None, "no link with a token in the mail"
+    return MailedCode(code=code.group(1), token=link.group(2), link=link.group(1))
