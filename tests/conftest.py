@@ -1,5 +1,6 @@
 """Shared fixtures, composed from tests/support: services (in-process apps on each store), real
-server processes, databases, logs. The Supabase and SMTP doubles' fixtures come from their plugins."""
+server processes, databases, logs. The Supabase and SMTP doubles' fixtures come from their
+plugins."""
 
 from __future__ import annotations
 
