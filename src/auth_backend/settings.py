@@ -461,6 +461,18 @@ class Settings(_WithRateLimits):
     def _async_database_url(cls, value: str) -> str:
         return to_async_database_url(value)
 
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            # Imported here: the mail package (aiosmtplib, jinja2) is needed only when mail
+            # goes to a server, and it reads these settings itself. The parser is the one the
+            # transport uses, so what passes here connects the way it reads.
+            from auth_backend.mail.smtp_url import parse_smtp_url  # noqa: PLC0415
+
+            parse_smtp_url(value.get_secret_value())
+        return value
+
     @field_validator("supabase_url")
     @classmethod
     def _project_url_only(cls, value: HttpUrl | None) -> HttpUrl | None:
@@ -520,6 +532,7 @@ _NEVER_ECHOED = frozenset(
     {
         "database_url",
         "redis_url",
+        "smtp_url",
         "supabase_service_key",
         "supabase_anon_key",
         "supabase_jwt_secret",

@@ -1,0 +1,46 @@
+"""Pytest fixtures of the SMTP double, registered as a plugin by tests/conftest.py:
+
+    pytest_plugins = ["doubles.smtp.pytest_plugin"]
+
+`smtp_server`: a fresh server process per test (tests stop, restart and change its password),
+STARTTLS and AUTH required. `make_smtp_server(implicit_tls=True)` for more, or for smtps://.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from .certificate import Certificate, make_certificate
+from .runner import SmtpServer
+
+MakeSmtpServer = Callable[..., SmtpServer]
+
+
+@pytest.fixture(scope="session")
+def smtp_certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
+    return make_certificate(tmp_path_factory.mktemp("smtp-certificate"))
+
+
+@pytest.fixture
+def make_smtp_server(smtp_certificate: Certificate, tmp_path: Path) -> Iterator[MakeSmtpServer]:
+    """Start servers (keyword arguments of SmtpServer); all are killed after the test."""
+    servers: list[SmtpServer] = []
+
+    def make(**options: object) -> SmtpServer:
+        maildir = tmp_path / f"smtp-received-{len(servers)}"
+        server = SmtpServer(smtp_certificate, maildir, **options)  # type: ignore[arg-type]
+        servers.append(server)
+        server.start()
+        return server
+
+    yield make
+    for server in servers:
+        server.close()
+
+
+@pytest.fixture
+def smtp_server(make_smtp_server: MakeSmtpServer) -> SmtpServer:
+    return make_smtp_server()
