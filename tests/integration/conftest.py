@@ -38,6 +38,7 @@ class MailingService:
     app: FastAPI
     smtp: SmtpServer
     provider: str
+    # The store's URL as the service uses it (with its async driver).
     database_url: str
 
 
@@ -65,7 +66,7 @@ async def start_mailing_service(
         url = f"sqlite:///{tmp_path / 'store.db'}"
         settings = supabase_settings(double, database_url=url, **values)
         async with running_app(settings, request=request) as (app, client):
-            yield MailingService(client, app, smtp, "supabase", url)
+            yield MailingService(client, app, smtp, "supabase", settings.database_url)
         return
     kind = SQLITE if request.param == "local-sqlite" else POSTGRES
     async with fresh_store(
@@ -73,7 +74,7 @@ async def start_mailing_service(
     ) as url:
         settings = make_settings(database_url=url, **values)
         async with running_app(settings, request=request) as (app, client):
-            yield MailingService(client, app, smtp, request.param, url)
+            yield MailingService(client, app, smtp, request.param, settings.database_url)
 
 
 @pytest.fixture(params=PROVIDERS)

@@ -7,7 +7,8 @@ import re
 from dataclasses import dataclass
 from email.message import EmailMessage
 
-CODE = re.compile(r"(?<!\d)(\d{6})(?!\d)")
+# A word of its own: six digits inside an address or a token are not the code.
+CODE = re.compile(r"(?<!\S)(\d{6})(?!\S)")
 LINK = re.compile(r"(https?://\S+?)#token=([A-Za-z0-9_-]{43})")
 
 
