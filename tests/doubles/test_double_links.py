@@ -335,9 +335,6 @@ def test_a_new_link_replaces_the_old_otp_and_hash(api: LinkApi) -> None:
     api.double.create_user_directly("twice@example.com", PASSWORD)
     first = api.link("recovery", "twice@example.com")
     second = api.link("recovery", "twice@example.com")
-    assert (
-        first["email_otp"] != second["email_otp"] or first["hashed_token"] == second["hashed_token"]
-    )
     legacy(
         api.verify({"type": "recovery", "email": "twice@example.com", "token": first["email_otp"]}),
         *OTP_INVALID,
