@@ -99,6 +99,10 @@ class Settings:
     # found the user and checked the ban; the double hashes at cost 4 to stay fast. This pause
     # before the comparison gives a password check its real duration (0: the double's own).
     password_check_latency: float = 0.0
+    # generate_link for an existing account writes its token (a user row and a one-time-token
+    # row); for an unknown address it answers 404 after one lookup. This pause before the
+    # write gives that branch its real extra cost (0: the double's own, in memory).
+    token_write_latency: float = 0.0
     # Not in the reference: hosted projects sit behind Cloudflare, whose bot management sets a
     # `__cf_bm` cookie on answers. When set, every answer carries `Set-Cookie: __cf_bm=<value>`,
     # so that a client keeping cookies (and sending one user's to the next) shows itself.

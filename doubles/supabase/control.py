@@ -53,6 +53,7 @@ class SettingsIn(_Strict):
     password_min_length: int | None = Field(default=None, ge=1)
     create_user_db_latency: float | None = Field(default=None, ge=0)
     password_check_latency: float | None = Field(default=None, ge=0, le=5)
+    token_write_latency: float | None = Field(default=None, ge=0, le=5)
     gateway_cookie: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,64}$")
     mailer_otp_exp: int | None = Field(default=None, ge=0)
     site_url: str | None = None
@@ -146,6 +147,7 @@ def control_routes(state: DoubleState) -> list[Route]:
                 "password_min_length": settings.password_min_length,
                 "create_user_db_latency": settings.create_user_db_latency,
                 "password_check_latency": settings.password_check_latency,
+                "token_write_latency": settings.token_write_latency,
                 "gateway_cookie": settings.gateway_cookie,
                 "mailer_otp_exp": settings.mailer_otp_exp,
                 "site_url": settings.site_url,
@@ -175,6 +177,7 @@ def control_routes(state: DoubleState) -> list[Route]:
             "password_min_length",
             "create_user_db_latency",
             "password_check_latency",
+            "token_write_latency",
             "gateway_cookie",
             "mailer_otp_exp",
             "site_url",

@@ -85,7 +85,7 @@ class SupabaseDouble:
     def configure(self, **settings: Any) -> dict[str, Any]:
         """issuer=str, omit_issuer=True, jwt_exp=int, refresh_token_reuse_interval=int,
         admin_roles=[...], password_min_length=int, create_user_db_latency=float,
-        password_check_latency=float,
+        password_check_latency=float, token_write_latency=float,
         gateway_cookie=str (every answer then sets the cookie `__cf_bm`),
         mailer_otp_exp=int (seconds a link/OTP lives; 0 = 86400), site_url=str,
         uri_allow_list=[globs], secure_email_change_enabled=bool, mailer_autoconfirm=bool,

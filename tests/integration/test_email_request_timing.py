@@ -17,8 +17,15 @@ import httpx
 import pytest
 
 from doubles.smtp import SmtpServer
-from tests.integration.conftest import PROVIDERS, MailingService, start_mailing_service
+from doubles.supabase import SupabaseDouble
+from tests.integration.conftest import (
+    PROVIDERS,
+    MailingService,
+    mail_settings,
+    start_mailing_service,
+)
 from tests.support.accounts import new_session, sign_up, unique_email
+from tests.support.services import running_app, supabase_settings
 from tests.support.timing import indistinguishable
 
 ROUNDS = 24
@@ -91,3 +98,31 @@ async def test_verification_resends_take_as_long_for_unknown_addresses(
     assert alike, (ratio, t)
     # The known address was really mailed again (or the comparison would prove nothing).
     assert len(await service.smtp.wait_for_count(2)) >= 2
+
+
+@pytest.mark.parametrize("padded", [True, False])
+async def test_the_floor_hides_a_slow_known_branch(
+    padded: bool, supabase_double: SupabaseDouble, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
+    # Supabase's generate_link writes a token for a real account and answers 404 at once for
+    # an unknown address: 40 ms apart here. The floor hides that; with its padding taken out
+    # (the control case), the same measurement tells the two apart.
+    supabase_double.configure(token_write_latency=0.04)
+    settings = supabase_settings(
+        supabase_double,
+        database_url=f"sqlite:///{tmp_path / 'store.db'}",
+        **mail_settings(smtp_server, email_request_min_seconds=0.0),
+    )
+    async with running_app(settings) as (app, client):
+        if not padded:
+            app.state.auth._emails._request_floor = _NoFloor()
+        known = unique_email("known")
+        await new_session(client, known)
+        samples, _answers = await durations(client, "/recover", known)
+    alike, ratio, t = indistinguishable(samples["known"], samples["unknown"])
+    assert alike == padded, (padded, ratio, t)
+
+
+class _NoFloor:
+    async def pad(self, started: float) -> None:
+        return None

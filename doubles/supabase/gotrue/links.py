@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from typing import Any
@@ -107,6 +108,8 @@ async def admin_generate_link(request: Request, state: DoubleState) -> Response:
             data = params.get("data", {})
             signup_user = new_email_user(email, aud, hash_password(password), data, utcnow())
 
+        if user is not None and settings.token_write_latency:
+            await asyncio.sleep(settings.token_write_latency)
         now = utcnow()
         if link_type in ("magiclink", "recovery"):
             assert user is not None
