@@ -26,12 +26,13 @@ def smtp_certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
 
 @pytest.fixture
 def make_smtp_server(smtp_certificate: Certificate, tmp_path: Path) -> Iterator[MakeSmtpServer]:
-    """Start servers (keyword arguments of SmtpServer); all are killed after the test."""
+    """Start servers (keyword arguments of SmtpServer, and `certificate` to serve another
+    one); all are killed after the test."""
     servers: list[SmtpServer] = []
 
-    def make(**options: object) -> SmtpServer:
+    def make(*, certificate: Certificate | None = None, **options: object) -> SmtpServer:
         maildir = tmp_path / f"smtp-received-{len(servers)}"
-        server = SmtpServer(smtp_certificate, maildir, **options)  # type: ignore[arg-type]
+        server = SmtpServer(certificate or smtp_certificate, maildir, **options)  # type: ignore[arg-type]
         servers.append(server)
         server.start()
         return server
