@@ -20,7 +20,14 @@ class Certificate:
     key_file: Path
 
 
-def make_certificate(directory: Path, name: str = "smtp") -> Certificate:
+def make_certificate(
+    directory: Path,
+    name: str = "smtp",
+    *,
+    ip_addresses: tuple[str, ...] = ("127.0.0.1",),
+    dns_names: tuple[str, ...] = ("localhost",),
+) -> Certificate:
+    """A certificate for the given names (SAN), and its key, as PEM files in `directory`."""
     # P-256: a TLS handshake with it costs a fraction of RSA's, and the tests make hundreds.
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "auth-backend test SMTP")])
@@ -35,7 +42,8 @@ def make_certificate(directory: Path, name: str = "smtp") -> Certificate:
         .not_valid_after(now + timedelta(days=2))
         .add_extension(
             x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+                [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ip_addresses]
+                + [x509.DNSName(dns) for dns in dns_names]
             ),
             critical=False,
         )

@@ -66,6 +66,7 @@ class SmtpServer:
         self.maildir = maildir
         self.username = username
         self.password = password
+        self._initial_password = password
         self._implicit_tls = implicit_tls
         self._ports: tuple[int, int | None] | None = None
         self._process: subprocess.Popen[bytes] | None = None
@@ -176,6 +177,13 @@ class SmtpServer:
         to refuse the password the service was given."""
         self.stop()
         self.start(password=password)
+
+    def reset(self) -> None:
+        """As after start(): running, the first password, no messages (tests share one
+        process and may have stopped it or changed its password)."""
+        if not self.running or self.password != self._initial_password:
+            self.restart(password=self._initial_password)
+        self.clear()
 
     def close(self) -> None:
         self.stop()

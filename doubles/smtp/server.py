@@ -45,7 +45,8 @@ class Authenticator:
             and data.login == self._username
             and data.password == self._password
         )
-        return AuthResult(success=accepted)
+        # handled=False: aiosmtpd answers a refusal itself (535), as real servers do.
+        return AuthResult(success=accepted, handled=False)
 
 
 async def serve(

@@ -9,8 +9,6 @@ are errors, so a typo in an override fails the first render instead of mailing a
 
 from __future__ import annotations
 
-import math
-
 import jinja2
 
 from auth_backend.mail.messages import MailKind, OutgoingMail
@@ -23,14 +21,15 @@ _PACKAGED_FOLDER = "templates"
 
 
 def expires_in_text(seconds: int) -> str:
-    """A lifetime as people say it: whole days, else whole hours, else minutes (rounded up,
-    so the mail never promises more time than the code has)."""
-    if seconds >= 86400 and seconds % 86400 == 0:
+    """A lifetime as people say it: whole days from two days on ("24 hours" reads better than
+    "1 day" for a deadline), else whole hours, else minutes (rounded down, so the mail never
+    promises more time than the code has)."""
+    if seconds >= 2 * 86400 and seconds % 86400 == 0:
         count, unit = seconds // 86400, "day"
     elif seconds >= 3600 and seconds % 3600 == 0:
         count, unit = seconds // 3600, "hour"
     else:
-        count, unit = max(1, math.ceil(seconds / 60)), "minute"
+        count, unit = max(1, seconds // 60), "minute"
     return f"{count} {unit}" if count == 1 else f"{count} {unit}s"
 
 
@@ -73,7 +72,7 @@ class MailTemplates:
             "email": recipient,
             "code": code,
             "link": link,
-            "expires_in_minutes": max(1, math.ceil(expires_in_seconds / 60)),
+            "expires_in_minutes": max(1, expires_in_seconds // 60),
             "expires_in": expires_in_text(expires_in_seconds),
         }
         subject = self._environment.get_template(f"{kind}.subject.txt").render(variables)
