@@ -225,14 +225,16 @@ class EmailFlows:
         now = datetime.now(UTC)
         row: RedeemedRow | None
         if proof.link_token is not None:
-            row = await self._database.write(
+            # Exclusive (BEGIN IMMEDIATE on SQLite): the check and the use of a code are one
+            # step for every process sharing the file, not only this one's writer thread.
+            row = await self._database.write_exclusive(
                 redeem_by_link_token, purpose, proof.link_token, now, self._settings.max_attempts
             )
         else:
             assert proof.email is not None and proof.code is not None  # the contract's shapes
             email = inputs.normalize_email(proof.email)
             await self._consume_per_address(Rule.CODE_CHECK_PER_ADDRESS, email, client, purpose)
-            row = await self._database.write(
+            row = await self._database.write_exclusive(
                 redeem_by_code,
                 CodeGuess(purpose, email, proof.code),
                 now,

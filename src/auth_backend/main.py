@@ -31,10 +31,13 @@ from auth_backend.providers.base import IdentityProvider
 from auth_backend.security.throttling import Rule, Throttle, storage_for
 from auth_backend.security.timing import FailureFloor
 from auth_backend.settings import Settings
-from auth_backend.store.database import Database, open_database
+from auth_backend.store.database import open_database
 from auth_backend.store.migrations import migrate
 
 logger = logging.getLogger("auth_backend")
+# At shutdown, seconds an outbox worker's sends in flight get to finish: well inside
+# SHUTDOWN_TIMEOUT's default, so requests still draining keep most of it.
+OUTBOX_STOP_GRACE_SECONDS = 2.0
 
 
 def create_app(
@@ -49,7 +52,12 @@ def create_app(
     )
     provider = provider or build_provider(settings, database)
     contract = load_contract()
-    workers = [_outbox_worker(settings, database) for _ in range(settings.outbox_workers)]
+    # One transport for the replica's workers: an SMTP client per send, or the .eml folder.
+    transport = transport_for(settings)
+    workers = [
+        OutboxWorker.from_settings(settings, database, transport)
+        for _ in range(settings.outbox_workers)
+    ]
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -72,8 +80,10 @@ def create_app(
             yield
         finally:
             gc.unfreeze()
+            # Sends in flight may finish; a row abandoned here is sent again after its lease.
             for worker in workers:
-                await worker.stop()
+                await worker.stop(grace=OUTBOX_STOP_GRACE_SECONDS)
+            await transport.aclose()
             await throttle.aclose()
             await provider.aclose()
             await database.aclose()
@@ -150,21 +160,6 @@ def create_app(
         RequestContextMiddleware, routes=[getattr(route, "path", "") for route in app.routes]
     )
     return app
-
-
-def _outbox_worker(settings: Settings, database: Database) -> OutboxWorker:
-    return OutboxWorker(
-        database,
-        transport_for(settings),
-        mail_from=settings.mail_from,
-        max_attempts=settings.outbox_max_attempts,
-        retry_base=settings.outbox_retry_base,
-        retry_max=settings.outbox_retry_max,
-        poll_interval=settings.outbox_poll_interval,
-        # Longer than the slowest send (connecting, then each command, within SMTP_TIMEOUT
-        # each), so a row is claimed again only when its worker is surely gone.
-        lease_seconds=4 * settings.smtp_timeout + 30,
-    )
 
 
 def _wake(workers: list[OutboxWorker]) -> None:

@@ -536,7 +536,6 @@ _NEVER_ECHOED = frozenset(
         "supabase_service_key",
         "supabase_anon_key",
         "supabase_jwt_secret",
-        "smtp_url",
     }
 )
 
