@@ -12,7 +12,7 @@ import pytest
 
 from doubles.smtp import SmtpServer
 from tests.integration.conftest import mail_settings
-from tests.support.accounts import new_session, unique_email
+from tests.support.accounts import bearer, new_session, refused_within, unique_email
 from tests.support.mail import mailed_code
 from tests.support.postgres import PostgresServer
 from tests.support.services import make_settings, running_app
@@ -66,3 +66,30 @@ async def test_two_replicas_send_each_mail_exactly_once(
             await asyncio.sleep(1.0)  # time for a duplicate to show up, were there one
     received = Counter(message["To"] for message in smtp_server.messages())
     assert received == Counter(emails)
+
+
+@pytest.mark.postgres
+async def test_a_recovery_ends_old_sessions_on_every_replica(
+    postgres_server: PostgresServer, smtp_server: SmtpServer
+) -> None:
+    # Local provider: as after a global logout, the old access tokens are refused at once on
+    # the replica that did the recovery and within about a second on the other one.
+    async with postgres_server.database() as url:
+        settings = make_settings(database_url=url, **mail_settings(smtp_server))
+        async with (
+            running_app(settings, client_ip="203.0.113.7") as (_one, first),
+            running_app(settings, client_ip="203.0.113.8") as (_two, second),
+        ):
+            email = unique_email("replicas")
+            old = await new_session(first, email)
+            assert (await second.get("/me", headers=bearer(old))).status_code == 200
+            assert (await first.post("/recover", json={"email": email})).status_code == 202
+            mail = mailed_code(await smtp_server.wait_for(email))
+            body = {"token": mail.token, "password": "a brand new horse battery"}
+            confirmed = await first.post("/recover/confirm", json=body)
+            assert confirmed.status_code == 200
+            assert (await first.get("/me", headers=bearer(old))).status_code == 401
+            assert await refused_within(second, old, seconds=3.0)
+            # The new session works on both.
+            new = confirmed.json()
+            assert (await second.get("/me", headers=bearer(new))).status_code == 200

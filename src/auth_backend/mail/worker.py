@@ -20,6 +20,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from auth_backend.audit import audit
 from auth_backend.errors import ProviderUnavailable
 from auth_backend.mail.errors import MailDeliveryFailed
 from auth_backend.mail.messages import compose, message_id
@@ -195,6 +196,7 @@ class OutboxWorker:
             if failure is None:
                 settled = await self._database.write(mark_sent, mail.id, self._clock())
                 metrics.count_mail_sent(mail.kind)
+                audit("mail_sent", ip=None, outbox_id=mail.id, kind=mail.kind, attempt=attempt)
                 logger.info("outbox mail %d (%s) sent on attempt %d", mail.id, mail.kind, attempt)
                 if not settled:
                     logger.warning("outbox mail %d was settled by another worker", mail.id)
@@ -252,6 +254,15 @@ class OutboxWorker:
             mark_failed_attempt, mail.id, now, failure.reason, next_attempt_at
         )
         metrics.count_mail_failed(mail.kind, final=final)
+        audit(
+            "mail_failed",
+            ip=None,
+            outbox_id=mail.id,
+            kind=mail.kind,
+            attempt=attempt,
+            final=final,
+            reason=failure.reason,
+        )
         if delay is None:
             logger.error(
                 "outbox mail %d (%s) given up after attempt %d (%s): %s",
