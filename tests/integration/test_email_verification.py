@@ -10,19 +10,14 @@ import httpx
 
 from tests.integration.conftest import MailingService
 from tests.support.accounts import log_in, sign_up, unique_email
-from tests.support.mail import MailedCode, mailed_code
+from tests.support.mail import MailedCode, nth_mailed_code
 from tests.support.problems import assert_problem
 
 ACCEPTED = {"message": "If an account uses this address, a mail with a code is on its way."}
 
 
 async def verification_mail(service: MailingService, email: str, count: int = 1) -> MailedCode:
-    for _ in range(100):
-        messages = service.smtp.messages_to(email)
-        if len(messages) >= count:
-            return mailed_code(messages[count - 1])
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{email} received {len(service.smtp.messages_to(email))} mails")
+    return await nth_mailed_code(service.smtp, email, count)
 
 
 async def resend(client: httpx.AsyncClient, email: str) -> None:

@@ -3,9 +3,12 @@ verification mail, as a user would take them from the plain-text part."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
 from email.message import EmailMessage
+
+from doubles.smtp import SmtpServer
 
 # A word of its own: six digits inside an address or a token are not the code.
 CODE = re.compile(r"(?<!\S)(\d{6})(?!\S)")
@@ -25,6 +28,16 @@ def text_of(message: EmailMessage) -> str:
     content = part.get_content()
     assert isinstance(content, str)
     return content
+
+
+async def nth_mailed_code(smtp: SmtpServer, recipient: str, count: int = 1) -> MailedCode:
+    """The code and link of the `count`th mail `recipient` received, waiting up to 10 s."""
+    for _ in range(100):
+        messages = smtp.messages_to(recipient)
+        if len(messages) >= count:
+            return mailed_code(messages[count - 1])
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{recipient} received {len(smtp.messages_to(recipient))} mails")
 
 
 def mailed_code(message: EmailMessage) -> MailedCode:
