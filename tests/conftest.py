@@ -1,5 +1,6 @@
 """Shared fixtures, composed from tests/support: services (in-process apps on each store), real
-server processes, databases, logs. The Supabase double's fixtures come from its plugin."""
+server processes, databases, logs. The Supabase and SMTP doubles' fixtures come from their
+plugins."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from tests.support.services import (
     supabase_settings,
 )
 
-pytest_plugins = ["doubles.supabase.pytest_plugin", "pytester"]
+pytest_plugins = ["doubles.supabase.pytest_plugin", "doubles.smtp.pytest_plugin", "pytester"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -70,7 +70,10 @@ async def break_store(
 async def test_not_ready_when_the_store_is_gone(
     database_url: str, request: pytest.FixtureRequest, log_lines: LogLines
 ) -> None:
-    async with running_app(make_settings(database_url=database_url)) as (app, client):
+    # No outbox worker: its polls would be a second user of the pool while the test breaks
+    # the store, and a connection it holds open would still reach the unlinked SQLite file.
+    settings = make_settings(database_url=database_url, outbox_workers=0)
+    async with running_app(settings) as (app, client):
         await break_store(app.state.provider, database_url, request)
         response = await client.get("/ready", headers={"X-Request-ID": "ready-probe-7"})
         body = assert_problem(response, 503, "provider_unavailable")

@@ -2,6 +2,7 @@
 
 python -m doubles.supabase --host 127.0.0.1 --port N --mode es256|hs256
     [--jwt-secret S] [--service-key K] [--anon-key K] [--issuer URL|omit] [--jwt-exp SECONDS]
+    [--mailer-otp-exp SECONDS]
 """
 
 from __future__ import annotations
@@ -11,7 +12,13 @@ import argparse
 import uvicorn
 
 from .app import create_app
-from .config import DEFAULT_JWT_SECRET, DEFAULT_PUBLISHABLE_KEY, DEFAULT_SECRET_KEY, DoubleConfig
+from .config import (
+    DEFAULT_JWT_SECRET,
+    DEFAULT_MAILER_OTP_EXP,
+    DEFAULT_PUBLISHABLE_KEY,
+    DEFAULT_SECRET_KEY,
+    DoubleConfig,
+)
 from .server import uvicorn_config
 
 
@@ -29,6 +36,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--issuer", default=None, help='`iss` claim; default <base>/auth/v1; "omit" leaves it out'
     )
     parser.add_argument("--jwt-exp", type=int, default=3600)
+    parser.add_argument(
+        "--mailer-otp-exp",
+        type=int,
+        default=DEFAULT_MAILER_OTP_EXP,
+        help="GOTRUE_MAILER_OTP_EXP: seconds a link or OTP stays valid (0 = 86400)",
+    )
     parser.add_argument("--log-level", default="warning")
     return parser.parse_args(argv)
 
@@ -45,6 +58,7 @@ def main(argv: list[str] | None = None) -> None:
         secret_key=args.secret_key,
         issuer="" if args.issuer == "omit" else args.issuer,
         jwt_exp=args.jwt_exp,
+        mailer_otp_exp=args.mailer_otp_exp,
     )
     uvicorn.Server(uvicorn_config(create_app(config), args.host, args.port, args.log_level)).run()
 

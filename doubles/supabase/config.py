@@ -21,6 +21,10 @@ DEFAULT_SECRET_KEY = "sb_secret_N7UND0UgjKTVK-Uodkm0Hg_xSvEMPvz"
 LEGACY_KEY_EXP = 1983812996
 # Reference §3.7 gives "v2.196.0" as the example build version; §0 reads that release.
 GOTRUE_VERSION = "v2.196.0"
+# Reference part 2 §2.3: GOTRUE_MAILER_OTP_EXP default (1 day).
+DEFAULT_MAILER_OTP_EXP = 86400
+# Not in the reference: the Supabase CLI's `site_url` default, used as GOTRUE_SITE_URL.
+DEFAULT_SITE_URL = "http://127.0.0.1:3000"
 
 
 def octet_key(secret: str) -> OctKey:
@@ -58,6 +62,9 @@ class DoubleConfig:
     # (GoTrue's own default when GOTRUE_JWT_ISSUER is unset, reference §4).
     issuer: str | None = None
     jwt_exp: int = 3600
+    # Reference part 2 §2.3: GOTRUE_MAILER_OTP_EXP, seconds a link or OTP stays valid after its
+    # slot's sent-at time; 0 means the default (86400). Seeds `Settings.mailer_otp_exp`.
+    mailer_otp_exp: int = DEFAULT_MAILER_OTP_EXP
 
     def __post_init__(self) -> None:
         if not self.anon_key:
@@ -92,10 +99,33 @@ class Settings:
     # found the user and checked the ban; the double hashes at cost 4 to stay fast. This pause
     # before the comparison gives a password check its real duration (0: the double's own).
     password_check_latency: float = 0.0
+    # generate_link for an existing account writes its token (a user row and a one-time-token
+    # row); for an unknown address it answers 404 after one lookup. This pause before the
+    # write gives that branch its real extra cost (0: the double's own, in memory).
+    token_write_latency: float = 0.0
     # Not in the reference: hosted projects sit behind Cloudflare, whose bot management sets a
     # `__cf_bm` cookie on answers. When set, every answer carries `Set-Cookie: __cf_bm=<value>`,
     # so that a client keeping cookies (and sending one user's to the next) shows itself.
     gateway_cookie: str | None = None
+    # Reference part 2 §2.3: GOTRUE_MAILER_OTP_EXP (0 = the 86400 default).
+    mailer_otp_exp: int = DEFAULT_MAILER_OTP_EXP
+    # Reference part 2 §1 "Redirect URL": GOTRUE_SITE_URL and the GOTRUE_URI_ALLOW_LIST globs.
+    site_url: str = DEFAULT_SITE_URL
+    uri_allow_list: list[str] = field(default_factory=list)
+    # Reference part 2 §2.3: GOTRUE_MAILER_SECURE_EMAIL_CHANGE_ENABLED (default true).
+    secure_email_change_enabled: bool = True
+    # Reference part 2 §2.4: GOTRUE_MAILER_AUTOCONFIRM; off (GoTrue's default) means an email
+    # change needs both addresses verified. It does not affect the password grant (part 1 §3.2
+    # makes `email_not_confirmed` unconditional).
+    mailer_autoconfirm: bool = False
+    # Reference part 2 §2.3: GOTRUE_SMTP_MAX_FREQUENCY, the per-user resend interval (s).
+    smtp_max_frequency: float = 60.0
+
+    @property
+    def otp_exp(self) -> int:
+        return self.mailer_otp_exp or DEFAULT_MAILER_OTP_EXP
 
     def copy(self) -> Settings:
-        return dataclasses.replace(self, admin_roles=list(self.admin_roles))
+        return dataclasses.replace(
+            self, admin_roles=list(self.admin_roles), uri_allow_list=list(self.uri_allow_list)
+        )

@@ -16,7 +16,7 @@ from .faults import Fault
 from .gotrue.admin import ADMIN_USER_FIELDS, create_user
 from .gotrue.params import DEFAULT_AUD, read_params
 from .gotrue.validation import parse_go_duration
-from .ratelimit import RateLimit
+from .ratelimit import RateLimit, TokenBucketLimiter
 from .state import DoubleState
 from .store import utcnow
 
@@ -40,6 +40,8 @@ class RateLimitIn(_Strict):
     per_seconds: float = Field(default=300.0, gt=0)
     burst: int | None = Field(default=None, ge=1)  # default: `requests`
     header: str = "X-Forwarded-For"
+    # Which per-IP limiter (reference §6): all of /token, /verify, or the OTP one (PUT /user).
+    limiter: Literal["token", "verify", "otp"] = "token"
 
 
 class SettingsIn(_Strict):
@@ -51,7 +53,14 @@ class SettingsIn(_Strict):
     password_min_length: int | None = Field(default=None, ge=1)
     create_user_db_latency: float | None = Field(default=None, ge=0)
     password_check_latency: float | None = Field(default=None, ge=0, le=5)
+    token_write_latency: float | None = Field(default=None, ge=0, le=5)
     gateway_cookie: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    mailer_otp_exp: int | None = Field(default=None, ge=0)
+    site_url: str | None = None
+    uri_allow_list: list[str] | None = None
+    secure_email_change_enabled: bool | None = None
+    mailer_autoconfirm: bool | None = None
+    smtp_max_frequency: float | None = Field(default=None, ge=0)
 
 
 class SignIn(_Strict):
@@ -91,6 +100,9 @@ def control_routes(state: DoubleState) -> list[Route]:
                 return _bad_request(str(exc))
 
         return run
+
+    def limiters() -> dict[str, TokenBucketLimiter]:
+        return {"token": state.limiter, "verify": state.verify_limiter, "otp": state.otp_limiter}
 
     async def set_fault(request: Request) -> Response:
         spec = await _parse(request, FaultIn)
@@ -135,8 +147,19 @@ def control_routes(state: DoubleState) -> list[Route]:
                 "password_min_length": settings.password_min_length,
                 "create_user_db_latency": settings.create_user_db_latency,
                 "password_check_latency": settings.password_check_latency,
+                "token_write_latency": settings.token_write_latency,
                 "gateway_cookie": settings.gateway_cookie,
+                "mailer_otp_exp": settings.mailer_otp_exp,
+                "site_url": settings.site_url,
+                "uri_allow_list": settings.uri_allow_list,
+                "secure_email_change_enabled": settings.secure_email_change_enabled,
+                "mailer_autoconfirm": settings.mailer_autoconfirm,
+                "smtp_max_frequency": settings.smtp_max_frequency,
                 "rate_limit": dataclasses.asdict(limit) if (limit := state.limiter.limit) else None,
+                "rate_limits": {
+                    name: dataclasses.asdict(limit) if (limit := limiter.limit) else None
+                    for name, limiter in limiters().items()
+                },
             }
         )
 
@@ -154,7 +177,14 @@ def control_routes(state: DoubleState) -> list[Route]:
             "password_min_length",
             "create_user_db_latency",
             "password_check_latency",
+            "token_write_latency",
             "gateway_cookie",
+            "mailer_otp_exp",
+            "site_url",
+            "uri_allow_list",
+            "secure_email_change_enabled",
+            "mailer_autoconfirm",
+            "smtp_max_frequency",
         ):
             value = getattr(spec, name)
             if value is not None:
@@ -167,8 +197,20 @@ def control_routes(state: DoubleState) -> list[Route]:
         if spec.requests is not None:
             burst = spec.burst or spec.requests
             limit = RateLimit(spec.requests, spec.per_seconds, burst, spec.header)
-        state.limiter.configure(limit)
+        limiters()[spec.limiter].configure(limit)
         return JSONResponse({"ok": True})
+
+    async def links(request: Request) -> Response:
+        """What generate_link produced (reference part 2 §1), oldest first; `?email=` filters."""
+        email = request.query_params.get("email", "").lower()
+        async with state.store.lock:
+            found = [link for link in state.store.links if not email or link["email"] == email]
+        return JSONResponse(found)
+
+    async def mail(request: Request) -> Response:
+        """What the double would have mailed (PUT /user email changes), oldest first."""
+        async with state.store.lock:
+            return JSONResponse(list(state.store.mail))
 
     async def create_user_directly(request: Request) -> Response:
         """Same body and checks as admin create, without auth or the race window. Confirmed
@@ -218,6 +260,8 @@ def control_routes(state: DoubleState) -> list[Route]:
         ("/__double/config", get_config, "GET"),
         ("/__double/config", set_config, "POST"),
         ("/__double/rate_limit", set_rate_limit, "POST"),
+        ("/__double/links", links, "GET"),
+        ("/__double/mail", mail, "GET"),
         ("/__double/users", create_user_directly, "POST"),
         ("/__double/users/{user_id}/ban", ban_user, "POST"),
         ("/__double/users/{user_id}", delete_user, "DELETE"),

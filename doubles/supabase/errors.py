@@ -26,6 +26,15 @@ class ApiError(Exception):
         self.message = message
 
 
+class WeakPasswordError(ApiError):
+    """GoTrue's WeakPasswordError: 422 `weak_password` whose body adds
+    `weak_password: {reasons}` (reference §2)."""
+
+    def __init__(self, message: str, reasons: list[str]) -> None:
+        super().__init__(422, "weak_password", message)
+        self.reasons = reasons
+
+
 class OAuthError(Exception):
     """GoTrue's OAuthError: always 400 `{error, error_description}` (reference §2, item 3)."""
 
@@ -67,6 +76,17 @@ def render_error(exc: Exception, request_headers: Headers) -> JSONResponse:
         return JSONResponse(
             {"error": exc.error, "error_description": exc.description}, 400, headers
         )
+
+    if isinstance(exc, WeakPasswordError):
+        # Reference §2: the body adds `weak_password: {reasons}`; in the new shape the
+        # `x-sb-error-code` header is not set.
+        payload = {"reasons": exc.reasons}
+        if new_shape:
+            new_body = {"code": "weak_password", "message": exc.message, "weak_password": payload}
+            return JSONResponse(new_body, 422, headers)
+        headers["x-sb-error-code"] = "weak_password"
+        legacy_body = {"code": 422, "error_code": "weak_password", "msg": exc.message}
+        return JSONResponse({**legacy_body, "weak_password": payload}, 422, headers)
 
     if isinstance(exc, ApiError):
         status, code, message = exc.status, exc.code, exc.message

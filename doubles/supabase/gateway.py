@@ -11,8 +11,8 @@ from starlette.responses import JSONResponse
 from .config import DoubleConfig, octet_key
 from .errors import gateway_invalid_api_key, gateway_no_api_key
 
-# Reference §1: routes Kong serves without key-auth. The double implements only the JWKS one;
-# the others still skip the key check and then reach GoTrue's 404.
+# Reference §1: routes Kong serves without key-auth. The double implements JWKS and /verify
+# (reference part 2 §2); the others still skip the key check and then reach GoTrue's 404.
 OPEN_ROUTES = frozenset({"/verify", "/callback", "/authorize", "/.well-known/jwks.json"})
 
 

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import quote
 
 import httpx
 import uvicorn
@@ -19,6 +20,7 @@ import uvicorn
 from .app import create_app
 from .config import (
     DEFAULT_JWT_SECRET,
+    DEFAULT_MAILER_OTP_EXP,
     DEFAULT_PUBLISHABLE_KEY,
     DEFAULT_SECRET_KEY,
     DoubleConfig,
@@ -83,8 +85,11 @@ class SupabaseDouble:
     def configure(self, **settings: Any) -> dict[str, Any]:
         """issuer=str, omit_issuer=True, jwt_exp=int, refresh_token_reuse_interval=int,
         admin_roles=[...], password_min_length=int, create_user_db_latency=float,
-        password_check_latency=float,
-        gateway_cookie=str (every answer then sets the cookie `__cf_bm`)."""
+        password_check_latency=float, token_write_latency=float,
+        gateway_cookie=str (every answer then sets the cookie `__cf_bm`),
+        mailer_otp_exp=int (seconds a link/OTP lives; 0 = 86400), site_url=str,
+        uri_allow_list=[globs], secure_email_change_enabled=bool, mailer_autoconfirm=bool,
+        smtp_max_frequency=float."""
         result: dict[str, Any] = self._call("POST", "/config", settings)
         return result
 
@@ -117,13 +122,28 @@ class SupabaseDouble:
         per_seconds: float = 300.0,
         burst: int | None = None,
         header: str = "X-Forwarded-For",
+        limiter: str = "token",
     ) -> None:
-        """Per-IP token bucket on /token keyed on `header`; `burst` defaults to `requests`."""
+        """Per-IP token bucket keyed on `header`; `burst` defaults to `requests`. `limiter`:
+        "token" (all of /token), "verify" (/verify) or "otp" (PUT /user)."""
         spec = {"requests": requests, "per_seconds": per_seconds, "burst": burst, "header": header}
-        self._call("POST", "/rate_limit", spec)
+        self._call("POST", "/rate_limit", {**spec, "limiter": limiter})
 
-    def clear_rate_limit(self) -> None:
-        self._call("POST", "/rate_limit", {"requests": None})
+    def clear_rate_limit(self, limiter: str = "token") -> None:
+        self._call("POST", "/rate_limit", {"requests": None, "limiter": limiter})
+
+    def links(self, email: str | None = None) -> list[dict[str, Any]]:
+        """What `POST /admin/generate_link` produced, oldest first: type, verification_type,
+        email, new_email, user_id, email_otp, hashed_token, token (the slot's stored hash),
+        action_link, redirect_to, created_at."""
+        path = "/links" if email is None else f"/links?email={quote(email)}"
+        result: list[dict[str, Any]] = self._call("GET", path)
+        return result
+
+    def mail(self) -> list[dict[str, Any]]:
+        """The mails the double would have sent (PUT /user email changes), oldest first."""
+        result: list[dict[str, Any]] = self._call("GET", "/mail")
+        return result
 
     # --- users and tokens --------------------------------------------------------------
 
@@ -288,6 +308,7 @@ def run_double(
     secret_key: str = DEFAULT_SECRET_KEY,
     issuer: str | None = None,
     jwt_exp: int = 3600,
+    mailer_otp_exp: int = DEFAULT_MAILER_OTP_EXP,
     in_process: bool = False,
     startup_timeout: float = 15.0,
 ) -> Iterator[SupabaseDouble]:
@@ -306,6 +327,7 @@ def run_double(
         "secret_key": secret_key,
         "issuer": issuer,
         "jwt_exp": jwt_exp,
+        "mailer_otp_exp": mailer_otp_exp,
     }
     runner = _in_process_double if in_process else _subprocess_double
     with runner(options, startup_timeout) as handle:

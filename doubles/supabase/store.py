@@ -59,6 +59,36 @@ class User:
     phone_confirmed_at: dt.datetime | None = None
     last_sign_in_at: dt.datetime | None = None
     banned_until: dt.datetime | None = None
+    invited_at: dt.datetime | None = None
+    # Reference part 2 §1, §2.3: one live token per slot; each slot stores the token *hash*
+    # (sha224(address + OTP)) and its sent-at time, which drives expiry.
+    confirmation_token: str = ""
+    confirmation_sent_at: dt.datetime | None = None
+    recovery_token: str = ""
+    recovery_sent_at: dt.datetime | None = None
+    email_change_token_current: str = ""
+    email_change_token_new: str = ""
+    email_change: str = ""  # the pending new address (`new_email` in JSON)
+    email_change_sent_at: dt.datetime | None = None
+    email_change_confirm_status: int = 0  # part 2 §2.4: 1 after the first of two verifies
+
+    def has_password(self) -> bool:
+        return bool(self.password_hash)
+
+    def clear_one_time_tokens(self) -> None:
+        """Part 2 §2.3 / §4: every pending confirmation, recovery and email-change token."""
+        self.confirmation_token = ""
+        self.recovery_token = ""
+        self.email_change_token_current = ""
+        self.email_change_token_new = ""
+
+    def merge_user_metadata(self, updates: dict[str, Any]) -> None:
+        """Part 2 §4 "Metadata": merged key by key; a null value deletes the key."""
+        for key, value in updates.items():
+            if value is None:
+                self.user_metadata.pop(key, None)
+            else:
+                self.user_metadata[key] = value
 
     def is_banned(self, now: dt.datetime) -> bool:
         return self.banned_until is not None and self.banned_until > now
@@ -73,12 +103,22 @@ class User:
         body["email"] = self.email
         if self.email_confirmed_at:
             body["email_confirmed_at"] = timestamp(self.email_confirmed_at)
+        if self.invited_at:
+            body["invited_at"] = timestamp(self.invited_at)
         body["phone"] = self.phone
         if self.phone_confirmed_at:
             body["phone_confirmed_at"] = timestamp(self.phone_confirmed_at)
+        if self.confirmation_sent_at:
+            body["confirmation_sent_at"] = timestamp(self.confirmation_sent_at)
         confirmed = [t for t in (self.email_confirmed_at, self.phone_confirmed_at) if t]
         if from_database and confirmed:
             body["confirmed_at"] = timestamp(min(confirmed))
+        if self.recovery_sent_at:
+            body["recovery_sent_at"] = timestamp(self.recovery_sent_at)
+        if self.email_change:
+            body["new_email"] = self.email_change
+        if self.email_change_sent_at:
+            body["email_change_sent_at"] = timestamp(self.email_change_sent_at)
         if self.last_sign_in_at:
             body["last_sign_in_at"] = timestamp(self.last_sign_in_at)
         body["app_metadata"] = sorted_map(self.app_metadata)
@@ -139,12 +179,18 @@ class Store:
         self.users: dict[str, User] = {}
         self.sessions: dict[str, Session] = {}
         self.refresh_tokens: dict[str, RefreshToken] = {}
+        # What generate_link produced and what PUT /user would have mailed, oldest first, for
+        # the control API (`GET /__double/links`, `GET /__double/mail`).
+        self.links: list[dict[str, Any]] = []
+        self.mail: list[dict[str, Any]] = []
         self._sequence = 0
 
     def clear(self) -> None:
         self.users.clear()
         self.sessions.clear()
         self.refresh_tokens.clear()
+        self.links.clear()
+        self.mail.clear()
 
     def find_by_email(self, email: str, aud: str) -> User | None:
         # Reference §3.1/§3.2: matching is case-insensitive and per audience.

@@ -40,3 +40,31 @@ def valid_signup_is_refused_only_for_its_password(ctx: Any, response: Any, case:
     password = case.body.get("password") if isinstance(case.body, dict) else None
     if not _violates_password_rule(password):
         raise AssertionError("weak_password for a password that the contract's rule accepts")
+
+
+# Schema-valid codes and tokens that no mail ever carried: the contract answers them 400
+# `invalid_code` (and confirmRecovery a password that breaks the rule 400 `weak_password`).
+_MAILED_CODE_OPERATIONS = {"POST /recover/confirm", "POST /verify-email"}
+
+
+@schemathesis.check
+def valid_code_is_refused_only_as_invalid(ctx: Any, response: Any, case: Any) -> None:
+    """A schema-valid confirmRecovery or verifyEmail answered 400 must be `invalid_code` (a
+    code or link the fuzzer made up), or for confirmRecovery `weak_password` for a password
+    that breaks the contract's rule; schemathesis.toml lets 400 through
+    positive_data_acceptance for these two operations on that condition only."""
+    meta = case.meta
+    if case.operation.label not in _MAILED_CODE_OPERATIONS or meta is None:
+        return
+    if not meta.generation.mode.is_positive or response.status_code != 400:
+        return
+    problem = response.json()
+    code = problem.get("code") if isinstance(problem, dict) else None
+    if code == "invalid_code":
+        return
+    password = case.body.get("password") if isinstance(case.body, dict) else None
+    if code == "weak_password" and case.operation.label == "POST /recover/confirm":
+        if _violates_password_rule(password):
+            return
+        raise AssertionError("weak_password for a password that the contract's rule accepts")
+    raise AssertionError(f"a schema-valid {case.operation.label} was refused with 400 {code!r}")

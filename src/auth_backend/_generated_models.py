@@ -134,6 +134,131 @@ class TokenResponse(BaseModel):
     user: User
 
 
+class EmailRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    email: Annotated[str, Field(examples=["ada@example.com"], max_length=254)]
+    """
+    An email address (RFC 5321 `Mailbox`, at most 254 characters); unicode is accepted.
+    Quoted local parts, IP-literal domains and the special-use domains `.arpa`,
+    `.invalid`, `.local`, `.localhost` and `.onion` are refused with
+    `validation_failed`; `.test` is accepted for test suites.
+
+    """
+
+
+class OneTimeCode(RootModel[str]):
+    root: Annotated[
+        str, Field(examples=["042917"], max_length=6, min_length=6, pattern="^[0-9]{6}$")
+    ]
+    """
+    The 6-digit code from the mail.
+    """
+
+
+class LinkToken(RootModel[str]):
+    root: Annotated[
+        str,
+        Field(
+            examples=["3q2-7wE1xQm9Rk0pZ8vT4nL6bY5cH2jD1fG7sA0uWeI"],
+            max_length=43,
+            min_length=43,
+            pattern="^[A-Za-z0-9_-]{43}$",
+        ),
+    ]
+    """
+    The token from the mail's link (after `#token=`): 256 random bits, base64url without
+    padding.
+
+    """
+
+
+class NewPassword(RootModel[str]):
+    root: Annotated[
+        str, Field(examples=["a new correct horse battery"], max_length=72, min_length=8)
+    ]
+    """
+    The new password, under the same rules as at signup: 8 to 72 characters, and after
+    NFKC normalisation still at least 8 characters and at most 72 bytes of UTF-8, and not
+    one of the 30,000 most common passwords; anything else is refused with
+    `weak_password`.
+
+    """
+
+
+class RecoveryWithCode(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    email: Annotated[str, Field(examples=["ada@example.com"], max_length=254)]
+    """
+    An email address (RFC 5321 `Mailbox`, at most 254 characters); unicode is accepted.
+    Quoted local parts, IP-literal domains and the special-use domains `.arpa`,
+    `.invalid`, `.local`, `.localhost` and `.onion` are refused with
+    `validation_failed`; `.test` is accepted for test suites.
+
+    """
+    code: OneTimeCode
+    password: NewPassword
+
+
+class RecoveryWithLink(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    token: LinkToken
+    password: NewPassword
+
+
+class RecoveryConfirmation(RootModel[RecoveryWithCode | RecoveryWithLink]):
+    root: RecoveryWithCode | RecoveryWithLink
+    """
+    The code and its address, or the link's token; and the new password.
+    """
+
+
+class VerificationWithCode(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    email: Annotated[str, Field(examples=["ada@example.com"], max_length=254)]
+    """
+    An email address (RFC 5321 `Mailbox`, at most 254 characters); unicode is accepted.
+    Quoted local parts, IP-literal domains and the special-use domains `.arpa`,
+    `.invalid`, `.local`, `.localhost` and `.onion` are refused with
+    `validation_failed`; `.test` is accepted for test suites.
+
+    """
+    code: OneTimeCode
+
+
+class VerificationWithLink(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    token: LinkToken
+
+
+class EmailVerification(RootModel[VerificationWithCode | VerificationWithLink]):
+    root: VerificationWithCode | VerificationWithLink
+    """
+    The code and its address, or the link's token.
+    """
+
+
+class MailAccepted(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    message: Annotated[
+        str, Field(examples=["If an account uses this address, a mail with a code is on its way."])
+    ]
+    """
+    The same text for every address.
+    """
+
+
 class Health(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -185,6 +310,7 @@ class ProblemCode(
         Literal[
             "validation_failed",
             "weak_password",
+            "invalid_code",
             "email_exists",
             "invalid_credentials",
             "invalid_token",
@@ -208,6 +334,7 @@ class ProblemCode(
     root: Literal[
         "validation_failed",
         "weak_password",
+        "invalid_code",
         "email_exists",
         "invalid_credentials",
         "invalid_token",
@@ -229,7 +356,8 @@ class ProblemCode(
     """
     A stable, machine-readable code:
     `validation_failed` (400, the request does not match the contract),
-    `weak_password` (400), `email_exists` (409), `invalid_credentials` (401),
+    `weak_password` (400), `invalid_code` (400, a mailed code or link that is wrong,
+    expired, used or superseded), `email_exists` (409), `invalid_credentials` (401),
     `invalid_token` (401), `invalid_refresh_token` (401), `email_not_confirmed` (403),
     `user_banned` (403),
     `forbidden` (403, an operational endpoint asked from outside the operators' networks),

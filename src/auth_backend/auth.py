@@ -24,12 +24,14 @@ from auth_backend.domain import (
     Caller,
     Capability,
     ClientContext,
+    CodeProof,
     Credentials,
     JsonObject,
     LogoutScope,
     TokenGrant,
     UserAccount,
 )
+from auth_backend.email_flows import EmailFlows
 from auth_backend.errors import (
     InvalidCredentials,
     InvalidToken,
@@ -57,11 +59,19 @@ def bearer_token(authorization: str | None) -> str:
 
 class AuthService:
     def __init__(
-        self, provider: IdentityProvider, throttle: Throttle, failure_floor: FailureFloor
+        self,
+        provider: IdentityProvider,
+        throttle: Throttle,
+        failure_floor: FailureFloor,
+        emails: EmailFlows,
+        *,
+        email_confirmation_required: bool = False,
     ) -> None:
         self.provider = provider
         self._throttle = throttle
         self._failure_floor = failure_floor
+        self._emails = emails
+        self._confirmation_required = email_confirmation_required
         self._accounts = cast("Accounts | None", offered(provider, Capability.ACCOUNTS))
         self._sessions = cast("Sessions | None", offered(provider, Capability.SESSIONS))
 
@@ -82,13 +92,25 @@ class AuthService:
         await self._consume_per_ip(Rule.SIGNUP_PER_IP, client, "signup_failed")
         normalized_email = inputs.normalize_email(email)
         try:
-            account = inputs.new_account(email, password, user_metadata)
+            account = inputs.new_account(
+                email, password, user_metadata, email_confirmed=not self._confirmation_required
+            )
             user = await self._accounts_or_501().sign_up(account, client)
         except ServiceError as error:
             audit("signup_failed", ip=client.ip, email=normalized_email, reason=error.code)
             raise
         audit("signup_succeeded", ip=client.ip, user_id=str(user.id))
+        if self._confirmation_required:
+            await self._mail_first_verification(user, client)
         return user
+
+    async def _mail_first_verification(self, user: UserAccount, client: ClientContext) -> None:
+        try:
+            await self._emails.mail_verification(user, client)
+        except ServiceError as error:
+            # The account exists: failing the signup now would only make its retry a 409.
+            # The user asks for the mail again (resendVerification).
+            audit("verification_mail_failed", ip=client.ip, user_id=str(user.id), reason=error.code)
 
     def refuse_sign_up(self, email: str, error: ServiceError, client: ClientContext) -> NoReturn:
         """A signup the contract's schema refused for its password alone: audited like any
@@ -172,6 +194,22 @@ class AuthService:
             session_id=caller.claims.session_id,
             scope=scope,
         )
+
+    # --- mailed codes (email_flows.py) -------------------------------------------------------
+
+    async def request_recovery(self, email: str, client: ClientContext) -> None:
+        await self._emails.request_recovery(email, client)
+
+    async def confirm_recovery(
+        self, proof: CodeProof, password: str, client: ClientContext
+    ) -> TokenGrant:
+        return await self._emails.confirm_recovery(proof, password, client)
+
+    async def resend_verification(self, email: str, client: ClientContext) -> None:
+        await self._emails.resend_verification(email, client)
+
+    async def verify_email(self, proof: CodeProof, client: ClientContext) -> TokenGrant:
+        return await self._emails.verify_email(proof, client)
 
     @staticmethod
     def me(caller: Caller) -> UserAccount:

@@ -17,6 +17,8 @@ class Capability(StrEnum):
 
     ACCOUNTS = "accounts"
     SESSIONS = "sessions"
+    RECOVERY = "account recovery"
+    EMAIL_VERIFICATION = "email verification"
 
 
 # Which sessions a logout ends: the token's own, all of the user's, or all but the token's.
@@ -44,6 +46,8 @@ class NewAccount:
     email: str
     password: str
     user_metadata: JsonObject
+    # False when the address must be verified before the account may log in.
+    email_confirmed: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,3 +108,44 @@ class Caller:
 
     token: str
     claims: AccessClaims
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamCode:
+    """A provider's own one-time code for a mail we send (Supabase's generate_link): the
+    code to mail, and the provider's hash that confirms it without the address."""
+
+    code: str
+    token_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class CodeTarget:
+    """The account a mailed code would reach. `upstream` is set when the provider made the
+    code itself; otherwise the service makes one."""
+
+    user_id: UUID
+    email: str
+    upstream: UpstreamCode | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RedeemedCode:
+    """A mailed code that was right, live and is now used up: for the provider to act on.
+    `code` is what the user typed (when they typed it); `upstream_token_hash` is the
+    provider's own hash, recovered with the link's token (when they followed the link)."""
+
+    user_id: UUID
+    email: str
+    code: str | None = None
+    upstream_token_hash: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CodeProof:
+    """What a user presents from a mail: the code and the address it went to, or the link's
+    token."""
+
+    email: str | None = None
+    code: str | None = None
+    link_token: str | None = None

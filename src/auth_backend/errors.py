@@ -62,6 +62,19 @@ class WeakPassword(ServiceError):
     title = "Password too weak"
 
 
+class InvalidCode(ServiceError):
+    """A mailed code or link that is wrong, expired, used, superseded or dead after too many
+    wrong guesses: one answer for all, so that none of them can be told apart."""
+
+    status = 400
+    code = "invalid_code"
+    title = "Invalid code"
+
+    @classmethod
+    def default_detail(cls) -> str:
+        return "The code is wrong, expired or already used; ask for a new one."
+
+
 class EmailExists(ServiceError):
     status = 409
     code = "email_exists"
@@ -261,6 +274,7 @@ class InternalError(ServiceError):
 ALL_ERRORS: tuple[type[ServiceError], ...] = (
     ValidationFailed,
     WeakPassword,
+    InvalidCode,
     EmailExists,
     InvalidCredentials,
     InvalidToken,

@@ -62,14 +62,19 @@ def _depth(value: object) -> int:
     return 0
 
 
-def new_account(email: str, password: str, user_metadata: JsonObject | None) -> NewAccount:
+def new_account(
+    email: str, password: str, user_metadata: JsonObject | None, *, email_confirmed: bool = True
+) -> NewAccount:
     if user_metadata:
         check_metadata(user_metadata)
     normalized_email = normalize_email(email)
     normalized = normalize_password(password)
     check_password_policy(normalized)
     return NewAccount(
-        email=normalized_email, password=normalized, user_metadata=user_metadata or {}
+        email=normalized_email,
+        password=normalized,
+        user_metadata=user_metadata or {},
+        email_confirmed=email_confirmed,
     )
 
 

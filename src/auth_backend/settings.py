@@ -10,7 +10,9 @@ import base64
 import json
 from functools import cached_property
 from ipaddress import ip_network
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import limits
 from pydantic import (
@@ -459,6 +461,18 @@ class Settings(_WithRateLimits):
     def _async_database_url(cls, value: str) -> str:
         return to_async_database_url(value)
 
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            # Imported here: the mail package (aiosmtplib, jinja2) is needed only when mail
+            # goes to a server, and it reads these settings itself. The parser is the one the
+            # transport uses, so what passes here connects the way it reads.
+            from auth_backend.mail.smtp_url import parse_smtp_url  # noqa: PLC0415
+
+            parse_smtp_url(value.get_secret_value())
+        return value
+
     @field_validator("supabase_url")
     @classmethod
     def _project_url_only(cls, value: HttpUrl | None) -> HttpUrl | None:
@@ -504,12 +518,21 @@ class Settings(_WithRateLimits):
     def database_url_for_logs(self) -> str:
         return make_url(self.database_url).render_as_string(hide_password=True)
 
+    @cached_property
+    def mail_destination_for_logs(self) -> str:
+        """Where mail goes, with no credentials: the SMTP server, or the .eml folder."""
+        if self.smtp_url is None:
+            return f"files in {Path(self.mail_dir).resolve()}"
+        parsed = urlsplit(self.smtp_url.get_secret_value())
+        return f"{parsed.scheme}://{parsed.hostname}:{parsed.port or ''}".rstrip(":")
+
 
 # Values that may hold credentials (a database URL can carry a password).
 _NEVER_ECHOED = frozenset(
     {
         "database_url",
         "redis_url",
+        "smtp_url",
         "supabase_service_key",
         "supabase_anon_key",
         "supabase_jwt_secret",

@@ -110,6 +110,7 @@ def test_routes_and_operations_are_the_same_set() -> None:
 UPSTREAM_MODELS = {
     "auth_backend.providers.supabase.provider._SupabaseUser",
     "auth_backend.providers.supabase.provider._SupabaseSession",
+    "auth_backend.providers.supabase.provider._GeneratedLink",
 }
 
 

@@ -11,7 +11,7 @@ from pwdlib.exceptions import PwdlibError
 from pwdlib.hashers.argon2 import Argon2Hasher
 from pwdlib.hashers.bcrypt import BcryptHasher
 
-from ..errors import Panic
+from ..errors import ApiError, Panic, WeakPasswordError
 
 # Low bcrypt cost keeps the double fast; the hash is never exposed, so the cost is invisible.
 _HASHER = PasswordHash((BcryptHasher(rounds=4), Argon2Hasher()))
@@ -49,3 +49,14 @@ def weak_password_warning(password: str, min_length: int) -> dict[str, Any] | No
         "message": f"Password should be at least {min_length} characters.",
         "reasons": ["length"],
     }
+
+
+def check_password_strength(password: str, min_length: int) -> None:
+    """Reference §6 / part 2 §4 #2: the policy of signup, user update and admin update. Over
+    72 bytes is 400 `validation_failed`; too short (including "") is 422 `weak_password` with
+    reason `length` (required characters and HIBP are off by default, so not modelled)."""
+    if len(password.encode()) > 72:
+        raise ApiError(400, "validation_failed", "Password cannot be longer than 72 characters")
+    if len(password) < min_length:
+        message = f"Password should be at least {min_length} characters."
+        raise WeakPasswordError(message, ["length"])

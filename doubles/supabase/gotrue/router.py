@@ -11,8 +11,10 @@ from starlette.responses import PlainTextResponse, Response
 from ..errors import ApiError, OAuthError, render_error
 from ..state import DoubleState
 from .admin import admin_create_user
+from .links import admin_generate_link
 from .token import token
-from .user import get_user, logout
+from .user import get_user, logout, update_user
+from .verify import verify_get, verify_post
 from .wellknown import health, jwks, openid_configuration
 
 Handler = Callable[[Request, DoubleState], Awaitable[Response]]
@@ -20,9 +22,11 @@ logger = logging.getLogger(__name__)
 
 ROUTES: dict[str, dict[str, Handler]] = {
     "/admin/users": {"POST": admin_create_user},
+    "/admin/generate_link": {"POST": admin_generate_link},
     "/token": {"POST": token},
+    "/verify": {"GET": verify_get, "POST": verify_post},
     "/logout": {"POST": logout},
-    "/user": {"GET": get_user},
+    "/user": {"GET": get_user, "PUT": update_user},
     "/.well-known/jwks.json": {"GET": jwks},
     "/.well-known/openid-configuration": {"GET": openid_configuration},
     "/health": {"GET": health},

@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 from ..errors import ApiError, OAuthError
 from ..state import DoubleState
 from ..store import RefreshToken, Session, User, utcnow
+from .limits import check_rate_limit
 from .params import GoType, read_params, request_aud
 from .passwords import verify_password, weak_password_warning
 from .validation import format_phone
@@ -23,7 +24,8 @@ def _invalid_credentials() -> ApiError:
 
 
 async def token(request: Request, state: DoubleState) -> Response:
-    _check_rate_limit(request, state)
+    # Reference §6: one bucket for all of /token.
+    check_rate_limit(request, state.limiter)
     # Reference §3.2: grant_type is read from the query string.
     grant_type = request.query_params.get("grant_type", "")
     if grant_type == "password":
@@ -32,18 +34,6 @@ async def token(request: Request, state: DoubleState) -> Response:
         return await _refresh_token_grant(request, state)
     # Reference §3.2: anything else (id_token, pkce and web3 are not modelled) is this 400.
     raise ApiError(400, "invalid_credentials", "unsupported_grant_type")
-
-
-def _check_rate_limit(request: Request, state: DoubleState) -> None:
-    """Reference §6: one per-IP bucket for all of /token, keyed on the trusted header
-    GOTRUE_RATE_LIMIT_HEADER. GoTrue uses the header's value as the key and skips limiting a
-    request that lacks it (source behaviour; the reference only says the header must be set)."""
-    limit = state.limiter.limit
-    if limit is None:
-        return
-    key = request.headers.get(limit.header)
-    if key and not state.limiter.allow(key, time.monotonic()):
-        raise ApiError(429, "over_request_rate_limit", "Request rate limit reached")
 
 
 async def _password_grant(request: Request, state: DoubleState) -> Response:
@@ -93,7 +83,7 @@ async def _password_grant(request: Request, state: DoubleState) -> Response:
         session = store.create_session(user, "password", now)
         refresh = store.issue_refresh_token(session, None, now)
         warning = weak_password_warning(password, state.settings.password_min_length)
-        return _token_response(state, user, session, refresh, warning)
+        return token_response(state, user, session, refresh, warning)
 
 
 async def _refresh_token_grant(request: Request, state: DoubleState) -> Response:
@@ -116,7 +106,7 @@ async def _refresh_token_grant(request: Request, state: DoubleState) -> Response
             raise ApiError(400, "user_banned", "Invalid Refresh Token: User Banned")
         session = store.sessions[token_row.session_id]
         issued = _rotate(state, token_row, session)
-        return _token_response(state, user, session, issued, None)
+        return token_response(state, user, session, issued, None)
 
 
 def _rotate(state: DoubleState, presented: RefreshToken, session: Session) -> RefreshToken:
@@ -169,7 +159,7 @@ def access_token_claims(
     return claims
 
 
-def _token_response(
+def token_response(
     state: DoubleState,
     user: User,
     session: Session,

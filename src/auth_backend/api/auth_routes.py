@@ -11,11 +11,12 @@ from starlette.responses import Response
 
 from auth_backend.api.bodies import FORM, JSON, form_body, json_body, require_media_type
 from auth_backend.api.params import query_parameters
+from auth_backend.api.password_lengths import weak_password_instead
 from auth_backend.api.responses import NO_STORE, NO_STORE_RAW, model_response
 from auth_backend.api.state import client_context, me_bodies_of, service_of
 from auth_backend.api.wire import grant_to_wire, user_to_wire
 from auth_backend.domain import Caller
-from auth_backend.errors import ValidationFailed, WeakPassword
+from auth_backend.errors import ValidationFailed
 from auth_backend.models import (
     LoginRequest,
     LogOutParametersQuery,
@@ -23,14 +24,6 @@ from auth_backend.models import (
     RefreshRequest,
     SignUpRequest,
 )
-from auth_backend.security.passwords import TOO_LONG, TOO_SHORT
-
-# The contract states the password's length bounds in its schema and answers them, like the
-# rest of the policy, with weak_password.
-_PASSWORD_LENGTH = {
-    ("body.password", "string_too_short"): TOO_SHORT,
-    ("body.password", "string_too_long"): TOO_LONG,
-}
 
 
 async def sign_up(request: Request) -> Response:
@@ -38,12 +31,12 @@ async def sign_up(request: Request) -> Response:
     try:
         body = await json_body(request, SignUpRequest)
     except ValidationFailed as failed:
-        reasons = [_PASSWORD_LENGTH.get((error.field, error.kind or "")) for error in failed.errors]
-        if not (reasons and all(reasons)):
+        weak = weak_password_instead(failed)
+        if weak is None:
             raise
         # Valid JSON whose every other member passed: its email is a string.
         email = pydantic_core.from_json(await request.body())["email"]
-        service.refuse_sign_up(email, WeakPassword(reasons[0]), client)
+        service.refuse_sign_up(email, weak, client)
     metadata = body.user_metadata.model_dump() if body.user_metadata else None
     user = await service.sign_up(body.email, body.password, metadata, client)
     return model_response(user_to_wire(user), status_code=201, headers=NO_STORE)

@@ -7,8 +7,9 @@ a wrong content type and the same 400 `validation_failed` shape for a bad body.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import pydantic_core
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 from starlette.requests import Request
@@ -44,6 +45,21 @@ def field_problems(errors: Sequence[ErrorDetails], location: str = "body") -> li
     ]
 
 
+def _not_json() -> ValidationFailed:
+    return ValidationFailed(
+        "The request body is not valid JSON.",
+        [FieldProblem(field="body", message="Invalid JSON")],
+    )
+
+
+def parse_json(raw: bytes) -> Any:
+    """The body as JSON values, for handlers that choose a model by its members."""
+    try:
+        return pydantic_core.from_json(raw)
+    except ValueError:
+        raise _not_json() from None
+
+
 async def json_body(request: Request, model: type[ModelT]) -> ModelT:
     require_media_type(request, (JSON,))
     raw = await request.body()
@@ -51,10 +67,7 @@ async def json_body(request: Request, model: type[ModelT]) -> ModelT:
         return model.model_validate_json(raw)
     except ValidationError as error:
         if any(e["type"] == "json_invalid" for e in error.errors()):
-            raise ValidationFailed(
-                "The request body is not valid JSON.",
-                [FieldProblem(field="body", message="Invalid JSON")],
-            ) from None
+            raise _not_json() from None
         raise ValidationFailed(errors=field_problems(error.errors())) from None
 
 

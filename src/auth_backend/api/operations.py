@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 
-from auth_backend.api import auth_routes, operations_routes
+from auth_backend.api import account_routes, auth_routes, operations_routes
 from auth_backend.api.guards import Guard, authenticated
 from auth_backend.api.operational import operators_only
 from auth_backend.api.state import service_of
@@ -82,6 +82,30 @@ OPERATIONS: dict[str, Operation] = {
     "refreshSession": Operation(auth_routes.refresh_session, capability=Capability.SESSIONS),
     "logOut": Operation(auth_routes.log_out, guard=authenticated, capability=Capability.SESSIONS),
     "getMe": Operation(auth_routes.get_me, guard=authenticated),
+    "requestRecovery": Operation(
+        account_routes.request_recovery,
+        capability=Capability.RECOVERY,
+        outcomes=OperationOutcomes("recovery_requests", "requestRecovery"),
+    ),
+    "confirmRecovery": Operation(
+        account_routes.confirm_recovery,
+        capability=Capability.RECOVERY,
+        outcomes=OperationOutcomes(
+            "recovery_confirmations", "confirmRecovery", preset=(SUCCESS, "invalid_code")
+        ),
+    ),
+    "verifyEmail": Operation(
+        account_routes.verify_email,
+        capability=Capability.EMAIL_VERIFICATION,
+        outcomes=OperationOutcomes(
+            "email_verifications", "verifyEmail", preset=(SUCCESS, "invalid_code")
+        ),
+    ),
+    "resendVerification": Operation(
+        account_routes.resend_verification,
+        capability=Capability.EMAIL_VERIFICATION,
+        outcomes=OperationOutcomes("verification_resends", "resendVerification"),
+    ),
     "getHealth": Operation(operations_routes.get_health),
     "getReadiness": Operation(operations_routes.get_readiness),
     "getMetrics": Operation(operations_routes.get_metrics, operators_only=True),

@@ -1,4 +1,4 @@
-"""Prometheus metrics: HTTP traffic, operation outcomes and identity-provider calls.
+"""Prometheus metrics: HTTP traffic, operation outcomes, identity-provider calls and mail.
 
 With several worker processes (WEB_CONCURRENCY > 1) each worker writes its samples to files
 in PROMETHEUS_MULTIPROC_DIR, which `python -m auth_backend` creates before the workers start,
@@ -94,6 +94,41 @@ EMAIL_FLOW_STEPS = Counter(
     registry=_REGISTRY,
 )
 
+# Mail delivery, by the outbox's workers (mail/worker.py). `final`: "true" when the mail was
+# given up (the last attempt, or a permanent refusal), "false" when it will be retried.
+MAIL_SENT = Counter(
+    "auth_backend_mail_sent",
+    "Mails accepted by the mail transport (SMTP server or .eml folder), by kind.",
+    ["kind"],
+    registry=_REGISTRY,
+)
+MAIL_FAILED = Counter(
+    "auth_backend_mail_failed",
+    "Failed attempts at sending a mail, by kind and whether the mail was then given up.",
+    ["kind", "final"],
+    registry=_REGISTRY,
+)
+# Every replica's worker reads the same outbox, so each reports the same value: livemax
+# shows it once across worker processes instead of adding the copies up.
+OUTBOX_DEPTH = Gauge(
+    "auth_backend_outbox_depth",
+    "Mails waiting in the outbox (pending: not yet sent nor given up).",
+    registry=_REGISTRY,
+    multiprocess_mode="livemax",
+)
+OUTBOX_OLDEST_UNSENT = Gauge(
+    "auth_backend_outbox_oldest_unsent_seconds",
+    "Age of the oldest mail waiting in the outbox, in seconds (0 when none waits).",
+    registry=_REGISTRY,
+    multiprocess_mode="livemax",
+)
+
+# Exposed at 0 from the first scrape, so that rate() and alerts work before the first mail.
+for _kind in ("recovery", "verification"):
+    MAIL_SENT.labels(kind=_kind)
+    MAIL_FAILED.labels(kind=_kind, final="true")
+    MAIL_FAILED.labels(kind=_kind, final="false")
+
 if os.environ.get(MULTIPROCESS_DIR_VARIABLE) is None:
     # Per-process views; in multiprocess mode they would describe only the scraped worker.
     process_collector.ProcessCollector(registry=_REGISTRY)
@@ -176,6 +211,19 @@ def provider_call(provider: str, operation: str) -> Iterator[None]:
 
 def count_email_flow_step(flow: str, step: str) -> None:
     EMAIL_FLOW_STEPS.labels(flow=flow, step=step).inc()
+
+
+def count_mail_sent(kind: str) -> None:
+    MAIL_SENT.labels(kind=kind).inc()
+
+
+def count_mail_failed(kind: str, *, final: bool) -> None:
+    MAIL_FAILED.labels(kind=kind, final="true" if final else "false").inc()
+
+
+def set_outbox_backlog(depth: int, oldest_seconds: float) -> None:
+    OUTBOX_DEPTH.set(depth)
+    OUTBOX_OLDEST_UNSENT.set(oldest_seconds)
 
 
 def render() -> bytes:

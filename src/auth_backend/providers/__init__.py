@@ -12,9 +12,12 @@ from pydantic import SecretStr
 
 from auth_backend.providers.base import IdentityProvider
 from auth_backend.settings import Settings
+from auth_backend.store.database import Database
 
 
-def build_provider(settings: Settings) -> IdentityProvider:
+def build_provider(settings: Settings, database: Database | None = None) -> IdentityProvider:
+    """The configured provider; the local one keeps its accounts in `database` (opened,
+    migrated and closed by the caller) when given, else in a store of its own."""
     if settings.provider == "supabase":
         return _supabase(settings)
     from auth_backend.providers.local import LocalProvider, SessionPolicy  # noqa: PLC0415
@@ -31,6 +34,8 @@ def build_provider(settings: Settings) -> IdentityProvider:
         ),
         database_connect_timeout=settings.database_connect_timeout,
         database_statement_timeout=settings.database_statement_timeout,
+        email_confirmation_required=settings.email_confirmation == "required",
+        database=database,
     )
 
 
@@ -48,6 +53,7 @@ def _supabase(settings: Settings) -> IdentityProvider:
         auto_confirm=settings.signup_auto_confirm,
         client_ip_header=settings.supabase_client_ip_header,
         timeout_seconds=settings.supabase_timeout,
+        email_confirmation_required=settings.email_confirmation == "required",
     )
 
 

@@ -5,8 +5,8 @@ else is a capability it declares in `capabilities` and implements with the match
 (`PROTOCOLS`); the application layer asks for a capability with `offered()` and answers
 `501 not_supported_by_provider` for one a provider does not declare, so a provider never has
 to fake what its backend cannot do. New flows add a `Capability` member and a Protocol here
-(account recovery, user administration, factors and signing-key management are the next
-ones), then implement it in `local/` and `supabase/`, or leave it out of `capabilities`.
+(user administration, factors and signing-key management are the next ones), then implement
+it in `local/` and `supabase/`, or leave it out of `capabilities`.
 
 Implementations raise the `auth_backend.errors` exceptions, never transport or driver
 errors, so that every provider fails the same way on the wire.
@@ -20,9 +20,11 @@ from auth_backend.domain import (
     AccessClaims,
     Capability,
     ClientContext,
+    CodeTarget,
     Credentials,
     LogoutScope,
     NewAccount,
+    RedeemedCode,
     TokenGrant,
     UserAccount,
 )
@@ -52,9 +54,40 @@ class Sessions(Protocol):
         """End the sessions `scope` names, for the user of the verified token."""
 
 
+@runtime_checkable
+class Recovery(Protocol):
+    """Setting a new password with a code mailed by the service (email_flows.py)."""
+
+    async def recovery_target(self, email: str) -> CodeTarget | None:
+        """The account a recovery mail to `email` would reach, or None when none would
+        (answered the same to the client either way)."""
+
+    async def reset_password(
+        self, redeemed: RedeemedCode, password: str, context: ClientContext
+    ) -> TokenGrant:
+        """Set the (policy-checked) password, end every session of the user, verify the
+        address (the mail reached it) and start a new session. Raises InvalidCode when the
+        account is gone, UserBanned, WeakPassword, Provider* errors."""
+
+
+@runtime_checkable
+class EmailVerification(Protocol):
+    """Verifying an address with a code mailed by the service (email_flows.py)."""
+
+    async def verification_target(self, email: str) -> CodeTarget | None:
+        """The account whose unverified address is `email`, or None (no account, or the
+        address is verified already)."""
+
+    async def confirm_email(self, redeemed: RedeemedCode, context: ClientContext) -> TokenGrant:
+        """Mark the address verified and start a session. Raises InvalidCode when the account
+        is gone, UserBanned, Provider* errors."""
+
+
 PROTOCOLS: dict[Capability, type[object]] = {
     Capability.ACCOUNTS: Accounts,
     Capability.SESSIONS: Sessions,
+    Capability.RECOVERY: Recovery,
+    Capability.EMAIL_VERIFICATION: EmailVerification,
 }
 
 

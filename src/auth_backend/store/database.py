@@ -29,6 +29,7 @@ fails requests within seconds instead of holding them (docs/security.md).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Callable
@@ -173,8 +174,9 @@ def open_database(
     if url.database and url.database != ":memory:":
         Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         return SqliteDatabase(url)
-    # An in-memory database lives in one connection: a second engine would see another one.
-    return AsyncDatabase(_sqlite_engine(url))
+    # An in-memory database lives in one connection: a second engine would see another one,
+    # and two operations at once (a request and the outbox's worker) must take turns on it.
+    return AsyncDatabase(_sqlite_engine(url), one_at_a_time=True)
 
 
 def _sqlite_engine(url: URL) -> AsyncEngine:
@@ -222,11 +224,16 @@ class AsyncDatabase:
         engine: AsyncEngine,
         reads: AsyncEngine | None = None,
         timeout_seconds: float | None = None,
+        *,
+        one_at_a_time: bool = False,
     ) -> None:
         self._engine = engine
         # The engine reads go through: `engine` itself, or a view of its pool with options.
         self._reads = reads or engine
         self._timeout = timeout_seconds
+        self._turns: asyncio.Lock | contextlib.nullcontext[None] = (
+            asyncio.Lock() if one_at_a_time else contextlib.nullcontext()
+        )
 
     @property
     def engine(self) -> AsyncEngine:
@@ -234,15 +241,27 @@ class AsyncDatabase:
 
     async def read(self, operation: Callable[[Connection, *_Ts], _R], *args: *_Ts) -> _R:
         # In a transaction, closing the connection rolls back what the first statement began.
-        async with unavailable_on_failure(self._timeout), self._reads.connect() as connection:
+        async with (
+            self._turns,
+            unavailable_on_failure(self._timeout),
+            self._reads.connect() as connection,
+        ):
             return await connection.run_sync(operation, *args)
 
     async def write(self, operation: Callable[[Connection, *_Ts], _R], *args: *_Ts) -> _R:
-        async with unavailable_on_failure(self._timeout), self.engine.begin() as connection:
+        async with (
+            self._turns,
+            unavailable_on_failure(self._timeout),
+            self.engine.begin() as connection,
+        ):
             return await connection.run_sync(operation, *args)
 
     async def write_exclusive(self, operation: Callable[[Connection, *_Ts], _R], *args: *_Ts) -> _R:
-        async with unavailable_on_failure(self._timeout), self.engine.connect() as connection:
+        async with (
+            self._turns,
+            unavailable_on_failure(self._timeout),
+            self.engine.connect() as connection,
+        ):
             exclusive = await connection.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
             async with exclusive.begin():
                 return await exclusive.run_sync(operation, *args)

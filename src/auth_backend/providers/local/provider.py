@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -14,13 +14,17 @@ from auth_backend.domain import (
     AccessClaims,
     Capability,
     ClientContext,
+    CodeTarget,
     Credentials,
     LogoutScope,
     NewAccount,
+    RedeemedCode,
     TokenGrant,
     UserAccount,
 )
 from auth_backend.errors import (
+    EmailNotConfirmed,
+    InvalidCode,
     InvalidCredentials,
     InvalidToken,
     NotFound,
@@ -31,7 +35,13 @@ from auth_backend.observability import provider_call
 from auth_backend.providers.local.keys import SigningKeys
 from auth_backend.providers.local.revocations import RevokedSessions
 from auth_backend.providers.local.sessions import SessionPolicy, SessionStore, end_all_sessions
-from auth_backend.providers.local.users import Users, scrub_user
+from auth_backend.providers.local.users import (
+    StoredUser,
+    Users,
+    confirm_email,
+    scrub_user,
+    set_password,
+)
 from auth_backend.security.passwords import DEFAULT_ARGON2_MEMORY_MIB, PasswordHasher
 from auth_backend.security.token_cache import VerifiedTokenCache
 from auth_backend.security.tokens import (
@@ -70,7 +80,14 @@ class _Started:
 
 class LocalProvider:
     name = "local"
-    capabilities = frozenset({Capability.ACCOUNTS, Capability.SESSIONS})
+    capabilities = frozenset(
+        {
+            Capability.ACCOUNTS,
+            Capability.SESSIONS,
+            Capability.RECOVERY,
+            Capability.EMAIL_VERIFICATION,
+        }
+    )
 
     def __init__(
         self,
@@ -82,8 +99,14 @@ class LocalProvider:
         session_policy: SessionPolicy = DEFAULT_SESSION_POLICY,
         database_connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_SECONDS,
         database_statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT_SECONDS,
+        email_confirmation_required: bool = False,
+        database: Database | None = None,
     ) -> None:
         self._database_url = database_url
+        self._confirmation_required = email_confirmation_required
+        # Shared with the rest of the service (the mail outbox, one-time codes) when given;
+        # then its owner opens, migrates and closes it.
+        self._shared_database = database
         self._session_policy = session_policy
         self._database_timeouts = (database_connect_timeout, database_statement_timeout)
         self._issuer_name = issuer
@@ -108,13 +131,15 @@ class LocalProvider:
         return self._parts.keys
 
     async def start(self) -> None:
-        connect_timeout, statement_timeout = self._database_timeouts
-        database = open_database(
-            self._database_url,
-            connect_timeout=connect_timeout,
-            statement_timeout=statement_timeout,
-        )
-        await migrate(database)
+        database = self._shared_database
+        if database is None:
+            connect_timeout, statement_timeout = self._database_timeouts
+            database = open_database(
+                self._database_url,
+                connect_timeout=connect_timeout,
+                statement_timeout=statement_timeout,
+            )
+            await migrate(database)
         # A cached verification is only as good as the key that made it.
         keys = SigningKeys(
             database, issuer=self._issuer_name, ttl=self._ttl, on_change=self._verified.clear
@@ -135,7 +160,7 @@ class LocalProvider:
         if started is not None:
             await started.revoked.stop()
         self._hasher.close()
-        if started is not None:
+        if started is not None and self._shared_database is None:
             await started.database.aclose()
 
     # --- Accounts ----------------------------------------------------------------------------
@@ -148,6 +173,7 @@ class LocalProvider:
                 password_hash=password_hash,
                 user_metadata=account.user_metadata,
                 now=_utc_now(),
+                email_confirmed=account.email_confirmed,
             )
 
     async def sign_in(self, credentials: Credentials, context: ClientContext) -> TokenGrant:
@@ -169,17 +195,74 @@ class LocalProvider:
         # like any other.
         if stored.banned_at(_utc_now()):
             raise UserBanned()
+        if self._confirmation_required and stored.account.email_confirmed_at is None:
+            raise EmailNotConfirmed()
+        return await self._start_session(stored.account, context, result.upgraded_hash)
+
+    async def _start_session(
+        self, account: UserAccount, context: ClientContext, upgraded_password_hash: str | None
+    ) -> TokenGrant:
         refresh_token = secrets.token_urlsafe(32)
         now = _utc_now()
-        session_id, user = await parts.sessions.start(
-            user=stored.account,
+        session_id, user = await self._parts.sessions.start(
+            user=account,
             refresh_token=refresh_token,
             now=now,
             ip=context.ip,
             user_agent=context.user_agent,
-            upgraded_password_hash=result.upgraded_hash,
+            upgraded_password_hash=upgraded_password_hash,
         )
         return self._grant(user, session_id, refresh_token, now)
+
+    # --- Recovery and EmailVerification ------------------------------------------------------
+
+    async def recovery_target(self, email: str) -> CodeTarget | None:
+        with provider_call(self.name, "recovery_target"):
+            stored = await self._parts.users.find_by_email(email)
+            return None if stored is None else CodeTarget(stored.account.id, stored.account.email)
+
+    async def reset_password(
+        self, redeemed: RedeemedCode, password: str, context: ClientContext
+    ) -> TokenGrant:
+        with provider_call(self.name, "reset_password"):
+            parts = self._parts
+            parts.keys.ensure_can_sign()
+            stored = await self._account_of(redeemed)
+            password_hash = await self._hasher.hash(password)
+            now = _utc_now()
+            ended = await parts.database.write(
+                _reset_password, stored.account.id, password_hash, now
+            )
+            # Every earlier session ends on this replica at once, on the others within the
+            # revocation poll, as after a global logout.
+            parts.revoked.add(ended)
+            return await self._start_session(_confirmed(stored.account, now), context, None)
+
+    async def verification_target(self, email: str) -> CodeTarget | None:
+        with provider_call(self.name, "verification_target"):
+            stored = await self._parts.users.find_by_email(email)
+            if stored is None or stored.account.email_confirmed_at is not None:
+                return None
+            return CodeTarget(stored.account.id, stored.account.email)
+
+    async def confirm_email(self, redeemed: RedeemedCode, context: ClientContext) -> TokenGrant:
+        with provider_call(self.name, "confirm_email"):
+            parts = self._parts
+            parts.keys.ensure_can_sign()
+            stored = await self._account_of(redeemed)
+            now = _utc_now()
+            await parts.database.write(confirm_email, stored.account.id, now)
+            return await self._start_session(_confirmed(stored.account, now), context, None)
+
+    async def _account_of(self, redeemed: RedeemedCode) -> StoredUser:
+        """The live account a redeemed code was mailed for, unless it was deleted since (then
+        the code is as dead as any other) or is banned."""
+        stored = await self._parts.users.find_live_by_id(redeemed.user_id)
+        if stored is None or stored.account.email != redeemed.email:
+            raise InvalidCode()
+        if stored.banned_at(_utc_now()):
+            raise UserBanned()
+        return stored
 
     # --- Sessions ----------------------------------------------------------------------------
 
@@ -276,9 +359,23 @@ class LocalProvider:
         )
 
 
+def _reset_password(
+    connection: Connection, user_id: UUID, password_hash: str, now: datetime
+) -> list[UUID]:
+    # The new password, the address verified (the mail reached it), every session ended:
+    # all or nothing.
+    set_password(connection, user_id, password_hash, now)
+    confirm_email(connection, user_id, now)
+    return end_all_sessions(connection, user_id, now)
+
+
 def _delete_account(connection: Connection, user_id: UUID, now: datetime) -> list[UUID] | None:
     ended = end_all_sessions(connection, user_id, now)
     return ended if scrub_user(connection, user_id, now) else None
+
+
+def _confirmed(account: UserAccount, now: datetime) -> UserAccount:
+    return replace(account, email_confirmed_at=account.email_confirmed_at or now)
 
 
 def _utc_now() -> datetime:

@@ -38,6 +38,12 @@ class StoredUser:
 
 _INSERT_USER = users.insert()
 _USER_BY_EMAIL = sa.select(users).where(users.c.email == sa.bindparam("b_email"))
+_LIVE_USER_BY_ID = sa.select(users).where(
+    users.c.id == sa.bindparam("b_id"), users.c.deleted_at.is_(None)
+)
+_CONFIRM_EMAIL = users.update().where(
+    users.c.id == sa.bindparam("b_id"), users.c.email_confirmed_at.is_(None)
+)
 USER_BY_ID = sa.select(users).where(users.c.id == sa.bindparam("b_id"))
 # Sets the columns given in its parameters, for the user `b_id`.
 UPDATE_USER = users.update().where(users.c.id == sa.bindparam("b_id"))
@@ -82,8 +88,26 @@ def _insert_user(connection: Connection, values: dict[str, Any]) -> None:
     connection.execute(_INSERT_USER, values)
 
 
+def confirm_email(connection: Connection, user_id: UUID, now: datetime) -> None:
+    """Mark the address verified, if it is not yet (in the caller's transaction)."""
+    connection.execute(_CONFIRM_EMAIL, {"b_id": user_id, "email_confirmed_at": now})
+
+
+def set_password(connection: Connection, user_id: UUID, password_hash: str, now: datetime) -> None:
+    connection.execute(
+        UPDATE_USER, {"b_id": user_id, "password_hash": password_hash, "updated_at": now}
+    )
+
+
 def _find_user_by_email(connection: Connection, email: str) -> StoredUser | None:
-    row = connection.execute(_USER_BY_EMAIL, {"b_email": email}).first()
+    return _stored(connection.execute(_USER_BY_EMAIL, {"b_email": email}).first())
+
+
+def _find_live_user_by_id(connection: Connection, user_id: UUID) -> StoredUser | None:
+    return _stored(connection.execute(_LIVE_USER_BY_ID, {"b_id": user_id}).first())
+
+
+def _stored(row: sa.Row[Any] | None) -> StoredUser | None:
     if row is None:
         return None
     return StoredUser(
@@ -98,15 +122,21 @@ class Users:
         self._database = database
 
     async def create(
-        self, *, email: str, password_hash: str, user_metadata: JsonObject, now: datetime
+        self,
+        *,
+        email: str,
+        password_hash: str,
+        user_metadata: JsonObject,
+        now: datetime,
+        email_confirmed: bool = True,
     ) -> UserAccount:
         account = UserAccount(
             id=uuid4(),
             email=email,
             role=DEFAULT_ROLE,
             aud=DEFAULT_AUDIENCE,
-            # The local provider sends no mail, so there is nothing to confirm with.
-            email_confirmed_at=now,
+            # Unconfirmed only when the address must be verified first (EMAIL_CONFIRMATION).
+            email_confirmed_at=now if email_confirmed else None,
             created_at=now,
             updated_at=now,
             last_sign_in_at=None,
@@ -123,3 +153,7 @@ class Users:
 
     async def find_by_email(self, email: str) -> StoredUser | None:
         return await self._database.read(_find_user_by_email, email)
+
+    async def find_live_by_id(self, user_id: UUID) -> StoredUser | None:
+        """The account, unless it does not exist or was deleted."""
+        return await self._database.read(_find_live_user_by_id, user_id)

@@ -18,6 +18,7 @@ from typing import Any
 from auth_backend.errors import (
     EmailExists,
     EmailNotConfirmed,
+    InvalidCode,
     InvalidCredentials,
     InvalidRefreshToken,
     InvalidToken,
@@ -204,3 +205,35 @@ def map_error(
             error.status,
         )
     return mapped
+
+
+class NothingToMail(ServiceError):
+    """generate_link found no account to mail a code to (no such address, or one already
+    confirmed): never reaches a client, who is answered as for any other address."""
+
+
+# generate_link (reference part 2 section 1): recovery for an unknown address is 404
+# user_not_found; signup for a confirmed one 422 email_exists, for an unknown one (we send no
+# password) 400 validation_failed.
+GENERATE_LINK_CALL: dict[str, Callable[[UpstreamError], ServiceError]] = {
+    code: (lambda _e: NothingToMail())
+    for code in ("user_not_found", "email_exists", "validation_failed")
+}
+# verify (reference part 2 section 2.3): wrong, expired, used and replaced tokens are one
+# 403 otp_expired, which is our invalid_code; a ban stays a ban.
+VERIFY_CALL: dict[str, Callable[[UpstreamError], ServiceError]] = {
+    "otp_expired": lambda _e: InvalidCode(),
+    "validation_failed": lambda _e: InvalidCode(),
+}
+
+
+class PasswordUnchanged(ServiceError):
+    """PUT /user refused a new password equal to the current one (422 same_password): for a
+    recovery, there is nothing to change."""
+
+
+# PUT /user with the session verify has just returned (reference part 2 section 4).
+UPDATE_PASSWORD_CALL: dict[str, Callable[[UpstreamError], ServiceError]] = {
+    **USER_TOKEN_CALL,
+    "same_password": lambda _e: PasswordUnchanged(),
+}

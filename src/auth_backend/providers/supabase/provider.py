@@ -15,18 +15,32 @@ from auth_backend.domain import (
     AccessClaims,
     Capability,
     ClientContext,
+    CodeTarget,
     Credentials,
     LogoutScope,
     NewAccount,
+    RedeemedCode,
     TokenGrant,
+    UpstreamCode,
     UserAccount,
 )
-from auth_backend.errors import InvalidCredentials, ProviderError, ServiceError
+from auth_backend.errors import (
+    EmailNotConfirmed,
+    InvalidCredentials,
+    ProviderError,
+    ProviderMisconfigured,
+    ServiceError,
+)
 from auth_backend.providers.supabase.client import PROVIDER_NAME, SupabaseClient, parse_answer
 from auth_backend.providers.supabase.errors import (
+    GENERATE_LINK_CALL,
     PASSWORD_GRANT_CALL,
     REFRESH_CALL,
+    UPDATE_PASSWORD_CALL,
     USER_TOKEN_CALL,
+    VERIFY_CALL,
+    NothingToMail,
+    PasswordUnchanged,
     UpstreamFailed,
 )
 from auth_backend.providers.supabase.keys import SupabaseKeys
@@ -34,6 +48,9 @@ from auth_backend.security.passwords import MAX_PASSWORD_BYTES
 from auth_backend.security.tokens import AccessTokenVerifier, UnknownKeyId
 
 logger = logging.getLogger(__name__)
+
+# Our contract's codes have six digits: GoTrue's default GOTRUE_MAILER_OTP_LENGTH.
+OTP_DIGITS = 6
 
 
 class _SupabaseUser(BaseModel):
@@ -66,6 +83,13 @@ class _SupabaseUser(BaseModel):
         )
 
 
+class _GeneratedLink(_SupabaseUser):
+    """generate_link's answer: the User object with the link's parts beside its fields."""
+
+    email_otp: str
+    hashed_token: str
+
+
 class _SupabaseSession(BaseModel):
     model_config = ConfigDict(extra="ignore")
     access_token: str
@@ -77,7 +101,14 @@ class _SupabaseSession(BaseModel):
 
 class SupabaseProvider:
     name = PROVIDER_NAME
-    capabilities = frozenset({Capability.ACCOUNTS, Capability.SESSIONS})
+    capabilities = frozenset(
+        {
+            Capability.ACCOUNTS,
+            Capability.SESSIONS,
+            Capability.RECOVERY,
+            Capability.EMAIL_VERIFICATION,
+        }
+    )
 
     def __init__(
         self,
@@ -90,6 +121,7 @@ class SupabaseProvider:
         auto_confirm: bool,
         client_ip_header: str,
         timeout_seconds: float,
+        email_confirmation_required: bool = False,
     ) -> None:
         self._client = SupabaseClient(
             project_url=project_url,
@@ -103,9 +135,14 @@ class SupabaseProvider:
         self._password_grant_url = (auth_url / "token").with_query(grant_type="password")
         self._refresh_grant_url = (auth_url / "token").with_query(grant_type="refresh_token")
         self._logout_url = auth_url / "logout"
+        self._generate_link_url = auth_url / "admin" / "generate_link"
+        self._verify_url = auth_url / "verify"
+        self._user_url = auth_url / "user"
         self._health_url = auth_url / "health"
         self._jwks_url = auth_url / ".well-known" / "jwks.json"
-        self._auto_confirm = auto_confirm
+        # Confirmed at creation unless the address must be verified first.
+        self._auto_confirm = auto_confirm and not email_confirmation_required
+        self._confirmation_required = email_confirmation_required
         self._client_ip_header = client_ip_header
         self._keys = SupabaseKeys(self._fetch_jwks, jwt_secret)
         self._verifier = AccessTokenVerifier(issuer=issuer)
@@ -164,7 +201,118 @@ class SupabaseProvider:
             headers=self._user_headers(context),
             overrides=PASSWORD_GRANT_CALL,
         )
-        return _grant(parse_answer(_SupabaseSession, answer, "password_grant"))
+        grant = _grant(parse_answer(_SupabaseSession, answer, "password_grant"))
+        if self._confirmation_required and grant.user.email_confirmed_at is None:
+            # A project that does not itself require confirmation let the login through:
+            # end the session it started, and answer as the contract says.
+            await self._end_session(grant.access_token, "local", context)
+            raise EmailNotConfirmed()
+        return grant
+
+    # --- Recovery and EmailVerification ------------------------------------------------------
+    # Supabase makes the codes (admin/generate_link sends nothing) and we mail them; a code
+    # is confirmed with POST /verify, by the address and the code, or by Supabase's own hash
+    # of it (reference part 2 sections 1 and 2).
+
+    async def recovery_target(self, email: str) -> CodeTarget | None:
+        return await self._generate_link("recovery", email)
+
+    async def reset_password(
+        self, redeemed: RedeemedCode, password: str, context: ClientContext
+    ) -> TokenGrant:
+        grant = await self._verify("recovery", redeemed, context)
+        # verify only proves the mail; PUT /user sets the password and ends every other
+        # session of the user (reference part 2 section 4).
+        headers = {**self._user_headers(context), "Authorization": f"Bearer {grant.access_token}"}
+        try:
+            await self._client.call(
+                "PUT",
+                self._user_url,
+                "update_user_password",
+                body={"password": password},
+                headers=headers,
+                overrides=UPDATE_PASSWORD_CALL,
+            )
+        except PasswordUnchanged:
+            # Nothing to set, but the other sessions must end all the same.
+            await self._end_session(grant.access_token, "others", context)
+        except ServiceError:
+            # Supabase's own policy refused it, or it failed: the session verify started
+            # must not outlive a recovery that did not happen.
+            await self._end_session_quietly(grant.access_token, context)
+            raise
+        return grant
+
+    async def verification_target(self, email: str) -> CodeTarget | None:
+        # For an unconfirmed account this replaces its confirmation code; a confirmed or
+        # unknown address is refused (email_exists, or a new signup without a password).
+        return await self._generate_link("signup", email)
+
+    async def confirm_email(self, redeemed: RedeemedCode, context: ClientContext) -> TokenGrant:
+        return await self._verify("signup", redeemed, context)
+
+    async def _generate_link(self, link_type: str, email: str) -> CodeTarget | None:
+        try:
+            answer = await self._client.call(
+                "POST",
+                self._generate_link_url,
+                "generate_link",
+                body={"type": link_type, "email": email},
+                headers=self._client.admin_headers,
+                overrides=GENERATE_LINK_CALL,
+            )
+        except NothingToMail:
+            return None
+        link = parse_answer(_GeneratedLink, answer, "generate_link")
+        if len(link.email_otp) != OTP_DIGITS or not link.email_otp.isdigit():
+            logger.error(
+                "Supabase makes one-time codes of %d characters; set its "
+                "GOTRUE_MAILER_OTP_LENGTH to %d, the length our contract accepts",
+                len(link.email_otp),
+                OTP_DIGITS,
+            )
+            raise ProviderMisconfigured()
+        return CodeTarget(
+            user_id=link.id,
+            email=link.email or email,
+            upstream=UpstreamCode(code=link.email_otp, token_hash=link.hashed_token),
+        )
+
+    async def _verify(
+        self, verify_type: str, redeemed: RedeemedCode, context: ClientContext
+    ) -> TokenGrant:
+        body: dict[str, Any]
+        if redeemed.upstream_token_hash is not None:
+            body = {"type": verify_type, "token_hash": redeemed.upstream_token_hash}
+        else:
+            body = {"type": verify_type, "email": redeemed.email, "token": redeemed.code}
+        answer = await self._client.call(
+            "POST",
+            self._verify_url,
+            "verify",
+            body=body,
+            headers=self._user_headers(context),
+            overrides=VERIFY_CALL,
+        )
+        return _grant(parse_answer(_SupabaseSession, answer, "verify"))
+
+    async def _end_session(
+        self, access_token: str, scope: LogoutScope, context: ClientContext
+    ) -> None:
+        headers = {**self._user_headers(context), "Authorization": f"Bearer {access_token}"}
+        await self._client.call(
+            "POST",
+            self._logout_url.with_query(scope=scope),
+            "logout",
+            headers=headers,
+            overrides=USER_TOKEN_CALL,
+        )
+
+    async def _end_session_quietly(self, access_token: str, context: ClientContext) -> None:
+        try:
+            await self._end_session(access_token, "local", context)
+        except ServiceError as error:
+            logger.warning("could not end the session of a failed recovery: %s", error.code)
 
     # --- Sessions ----------------------------------------------------------------------------
 
@@ -183,14 +331,7 @@ class SupabaseProvider:
         self, access_token: str, claims: AccessClaims, scope: LogoutScope, context: ClientContext
     ) -> None:
         # Supabase identifies the session from the user's own token.
-        headers = {**self._user_headers(context), "Authorization": f"Bearer {access_token}"}
-        await self._client.call(
-            "POST",
-            self._logout_url.with_query(scope=scope),
-            "logout",
-            headers=headers,
-            overrides=USER_TOKEN_CALL,
-        )
+        await self._end_session(access_token, scope, context)
 
     # --- every provider ----------------------------------------------------------------------
 
