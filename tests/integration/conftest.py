@@ -10,9 +10,9 @@ from typing import Any
 
 import httpx
 import pytest
-from doubles.smtp import SmtpServer
 from fastapi import FastAPI
 
+from doubles.smtp import SmtpServer
 from doubles.supabase import SupabaseDouble
 from tests.support.postgres import POSTGRES, SQLITE, fresh_store
 from tests.support.services import make_settings, running_app, supabase_settings

@@ -66,15 +66,12 @@ async def test_codes_presented_are_limited_per_address_and_per_ip(
     client = limited_service.client
     email = unique_email("checks")
     guesses = [
-        (
-            await client.post("/verify-email", json={"email": email, "code": "000000"})
-        ).status_code
+        (await client.post("/verify-email", json={"email": email, "code": "000000"})).status_code
         for _ in range(4)
     ]
     assert guesses == [400, 400, 400, 429]
     tokens = [
-        (await client.post("/verify-email", json={"token": "B" * 43})).status_code
-        for _ in range(5)
+        (await client.post("/verify-email", json={"token": "B" * 43})).status_code for _ in range(5)
     ]
     # Four of the IP's eight went on the guesses above.
     assert tokens == [400, 400, 400, 400, 429]
