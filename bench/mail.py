@@ -283,9 +283,21 @@ class MailPhase:
         self.fill(mails)
         with stopping(self.drainer(sink, name)) as service:
             drain = Drain(mails)
+            cpu_before = service.cpu_seconds()
+            drain.sample(service.base_url)
             drain.wait(service.base_url, timeout=max(120.0, mails / 5))
+            cpu = service.cpu_seconds() - cpu_before
             final = mail_metrics(service.base_url)
-        return drain.rate() | {"failed": final.failed, "depth_after": final.depth}
+        rate = drain.rate()
+        # Where a mail's time goes: the replica's CPU per mail, and how much of its one core
+        # it used (near 1: CPU-bound; well below: waiting on the sink or the disk).
+        counted, seconds = rate.get("counted") or 0, rate.get("seconds") or 0
+        return rate | {
+            "failed": final.failed,
+            "depth_after": final.depth,
+            "cpu_ms_per_mail": round(cpu / counted * 1000, 2) if counted > 0 else None,
+            "cores_used": round(cpu / seconds, 2) if seconds > 0 else None,
+        }
 
     def outbox(self, sink: SmtpSink) -> None:
         if self.config.smoke:

@@ -335,7 +335,8 @@ def _mail_rows(run: dict[str, Any]) -> list[Row]:
             "7",
             "outbox → SMTP sink, mails/s (one replica, one worker; "
             f"{drain.get('counted', '?')} mails in {drain.get('seconds', '?')} s, nothing "
-            "else running)",
+            f"else running; {drain.get('cpu_ms_per_mail', '?')} ms of CPU per mail, "
+            f"{drain.get('cores_used', '?')} of its core)",
             drain.get("per_s"),
             "≥ 50/s",
             lambda v: v >= 50 and drain.get("failed", 0) == 0,
