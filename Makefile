@@ -165,7 +165,7 @@ bench-lock: $(UV) ## Re-pin bench/requirements.txt, holding the server stack to 
 		-c bench/constraints.txt -o bench/requirements.txt
 	sed -i '1i # Compiled by `make bench-lock` from requirements.in with constraints.txt (the server stack of uv.lock).' bench/requirements.txt
 
-bench: install bench-env wrk ## The benchmark suite (about 8 minutes); updates bench/RESULTS.md
+bench: install bench-env wrk ## The benchmark suite (about 12 minutes); updates bench/RESULTS.md
 	@# Bytecode compiled ahead, as in the container image: start-up must not measure the compiler
 	@# (PYTHONDONTWRITEBYTECODE=1 would otherwise make every start compile from source).
 	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib src bench doubles/supabase >/dev/null

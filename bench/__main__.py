@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import environment, report
+from bench import environment, mail, report
 from bench.procs import ROOT
 from bench.suite import Config, Suite, mb, prepare_user, python_of, stopping
 
@@ -40,7 +40,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--write-results", action="store_true", help="update bench/RESULTS.md")
     parser.add_argument(
         "--only",
-        default="health,me,login,memory,supabase,scaling,argon2-7",
+        default="health,me,login,memory,supabase,scaling,argon2-7,mail",
         help="comma-separated phases to run",
     )
     args = parser.parse_args(argv)
@@ -105,6 +105,9 @@ def main(argv: list[str] | None = None) -> int:
         if "argon2-7" in phases:
             suite.compact_hashing()
             log("argon2-7 done")
+        if "mail" in phases:
+            mail.run(suite)
+            log("mail done")
     finally:
         if config.smoke or not args.json:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -286,6 +286,84 @@ def rows(run: dict[str, Any]) -> list[Row]:
             " of 2",
         )
     )
+    table.extend(_mail_rows(run))
+    return table
+
+
+def _mail_rows(run: dict[str, Any]) -> list[Row]:
+    """Target 7: account recovery's timing floor under load, the outbox's delivery rate, and
+    `/me` while the outbox drains (bench/mail.py)."""
+    mail = run["values"].get("mail", {})
+    known, unknown = run["wrk"].get("mail.recover_known"), run["wrk"].get("mail.recover_unknown")
+    connections = run.get("environment", {}).get("connections", "?")
+    unknown_ms = f"{unknown['p50_ms']:.1f}" if unknown else "?"
+    table = [
+        _row(
+            "7",
+            f"`POST /recover` p50, known ÷ unknown address (wrk -c{connections})",
+            known["p50_ms"] / unknown["p50_ms"] if known and unknown else None,
+            "0.9x–1.1x",  # noqa: RUF001 (a range, as in the issue)
+            lambda v: 0.9 <= v <= 1.1,
+            "x",
+        ),
+        _row(
+            "7 (info)",
+            f"`POST /recover` p50 in ms, known address (unknown: {unknown_ms} ms; floor "
+            "`EMAIL_REQUEST_MIN_SECONDS`=0.25 s + up to 10 % jitter)",
+            known["p50_ms"] if known else None,
+            "—",
+            lambda _v: True,
+            " ms",
+        ),
+    ]
+    known_both = run["wrk"].get("mail.recover_known_together")
+    unknown_both = run["wrk"].get("mail.recover_unknown_together")
+    table.append(
+        _row(
+            "7 (info)",
+            "`POST /recover` p50, known ÷ unknown address, both at once (half the connections "
+            "each: the same load and floor for both)",
+            known_both["p50_ms"] / unknown_both["p50_ms"] if known_both and unknown_both else None,
+            "—",
+            lambda _v: True,
+            "x",
+        )
+    )
+    drain = mail.get("drain", {})
+    table.append(
+        _row(
+            "7",
+            "outbox → SMTP sink, mails/s (one replica, one worker; "
+            f"{drain.get('counted', '?')} mails in {drain.get('seconds', '?')} s, nothing "
+            f"else running; {drain.get('cpu_ms_per_mail', '?')} ms of CPU per mail, "
+            f"{drain.get('cores_used', '?')} of its core)",
+            drain.get("per_s"),
+            "≥ 50/s",
+            lambda v: v >= 50 and drain.get("failed", 0) == 0,
+            "/s",
+        )
+    )
+    loaded = [r["mails_per_s_during"] for r in mail.get("me_runs", []) if r["state"] == "draining"]
+    table.append(
+        _row(
+            "7 (info)",
+            "outbox → SMTP sink, mails/s during the drain-on `GET /me` runs (mean of "
+            f"{len(loaded)}; backlog {mail.get('backlog_mails', '?')} mails each)",
+            sum(loaded) / len(loaded) if loaded else None,
+            "—",
+            lambda _v: True,
+            "/s",
+        )
+    )
+    measure = "`GET /me` while the outbox drains ÷ idle (same replica)"
+    ratio = _ratio(run, "mail.me_draining", "mail.me_idle")
+    if ratio is not None and not mail.get("me_drain_valid", False):
+        # The outbox emptied before a drain-on run ended: that run was partly idle.
+        table.append(
+            Row("7", measure, f"{ratio:.2f}x, invalid (drain ended early)", "≥ 0.9x", None)
+        )
+    else:
+        table.append(_row("7", measure, ratio, "≥ 0.9x", lambda v: v >= 0.9, "x"))
     return table
 
 

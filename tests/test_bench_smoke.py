@@ -29,6 +29,12 @@ ALWAYS = {
     "login.argon2_7",
     "supabase.direct",
     "supabase.service",
+    "mail.recover_known",
+    "mail.recover_unknown",
+    "mail.recover_known_together",
+    "mail.recover_unknown_together",
+    "mail.me_draining",
+    "mail.me_idle",
 }
 
 
@@ -62,8 +68,11 @@ def test_the_benchmark_harness_produces_numbers(tmp_path: Path) -> None:
     assert values["argon2_7"]["ceiling_per_s"] > 0 and values["argon2_7"]["rss_mb"] > 0
     logins = values["supabase.logins"]
     assert logins["ok"] == logins["logins"] and logins["new_connections"] >= 1
+    mail = values["mail"]
+    assert mail["backlog_mails"] > 0 and len(mail["me_runs"]) >= 2
+    assert all(fill["mails"] > 0 for fill in mail["fills"])
 
     # Every target has a row, and the rendered report is in the output.
     targets = {row["target"] for row in data["table"]}
-    assert {"1", "2", "3", "4", "5", "6"} <= targets
+    assert {"1", "2", "3", "4", "5", "6", "7"} <= targets
     assert "| # | Measure | Result | Target |" in completed.stdout
