@@ -6,11 +6,13 @@ Three measurements, each against a comparison made in the same run:
    contenders (alternating rounds, server on CPU 0, wrk on CPU 1): the p50s must be within
    10 % of each other, i.e. the timing floor holds under load. The known branch queues a mail
    that the replica's worker sends to the sink during the run, as it would in production.
-2. The outbox's delivery rate from one replica with one worker: the outbox is filled while
-   no worker sends (`OUTBOX_WORKERS=0`, `EMAIL_REQUEST_MIN_SECONDS=0`), then a replica with
-   one worker starts on the same database and the sent counter (`/metrics`) is sampled until
-   every mail left. Nothing else runs against it.
-3. `GET /me` while such a backlog drains ÷ `GET /me` on the same replica once it is empty,
+2. The outbox's delivery rate from one replica with one worker, unpaced (`OUTBOX_MAX_RATE=0`):
+   the outbox is filled while no worker sends (`OUTBOX_WORKERS=0`,
+   `EMAIL_REQUEST_MIN_SECONDS=0`), then a replica with one worker starts on the same database
+   and the sent counter (`/metrics`) is sampled until every mail left. Nothing else runs
+   against it.
+3. `GET /me` while a backlog drains at the worker's default pace (`OUTBOX_MAX_RATE`, 50 mails
+   a second) ÷ `GET /me` on the same replica once it is empty,
    in the order drain-on, idle, idle, drain-on (the second drain on a refilled outbox). A
    drain-on run counts only if mail was still being sent when it ended.
 
@@ -37,6 +39,7 @@ from typing import Any
 
 import httpx
 
+from auth_backend.settings import Settings
 from bench.loadgen import run_wrk, taskset
 from bench.procs import Server, free_port
 from bench.suite import SERVER_CPUS, WRK_CPUS, BenchUser, Suite, prepare_user, stopping
@@ -46,6 +49,8 @@ _FAILED = re.compile(
     r'^auth_backend_mail_failed_total\{[^}]*kind="recovery"[^}]*\} ([0-9.e+]+)$', re.M
 )
 _DEPTH = re.compile(r"^auth_backend_outbox_depth ([0-9.e+]+)$", re.M)
+# The pace a worker sends a backlog at unless configured otherwise.
+DEFAULT_MAX_RATE = float(Settings.model_fields["outbox_max_rate"].default)
 # Seconds between two looks at the sent counter while a backlog drains.
 SAMPLE_INTERVAL = 0.2
 # Mails in the pilot drain that sizes the real backlog.
@@ -273,15 +278,21 @@ class MailPhase:
             {"mails": count, "seconds": round(seconds, 2), "per_s": round(count / seconds, 1)}
         )
 
-    def drainer(self, sink: SmtpSink, name: str) -> Server:
+    def drainer(self, sink: SmtpSink, name: str, **extra: str) -> Server:
         return self.suite.start_service(
-            name, cpus=SERVER_CPUS, database=self.database, SMTP_URL=sink.url, OUTBOX_WORKERS="1"
+            name,
+            cpus=SERVER_CPUS,
+            database=self.database,
+            SMTP_URL=sink.url,
+            OUTBOX_WORKERS="1",
+            **extra,
         )
 
     def drain_alone(self, sink: SmtpSink, mails: int, name: str) -> dict[str, Any]:
-        """Fill `mails`, start a replica with one worker and follow the drain, no other load."""
+        """Fill `mails`, start a replica with one worker and follow the drain, no other load:
+        the worker's capacity, so with no rate limit (OUTBOX_MAX_RATE=0)."""
         self.fill(mails)
-        with stopping(self.drainer(sink, name)) as service:
+        with stopping(self.drainer(sink, name, OUTBOX_MAX_RATE="0")) as service:
             drain = Drain(mails)
             cpu_before = service.cpu_seconds()
             drain.sample(service.base_url)
@@ -309,7 +320,11 @@ class MailPhase:
             window = max(MIN_DRAIN_SECONDS, self.config.warmup + self.config.seconds)
             mails = math.ceil(per_s * (window + DRAIN_MARGIN_SECONDS) / 10) * 10
             self.values["drain"] = self.drain_alone(sink, mails, "mail-drain")
+            # /me runs beside a worker at its default pace (OUTBOX_MAX_RATE): a backlog that
+            # lasts the drain-on run at that pace.
+            mails = math.ceil(DEFAULT_MAX_RATE * (window + DRAIN_MARGIN_SECONDS) / 10) * 10
         self.values["backlog_mails"] = mails
+        self.values["max_rate"] = DEFAULT_MAX_RATE
         self.me_while_draining(sink, mails)
 
     def me_while_draining(self, sink: SmtpSink, mails: int) -> None:

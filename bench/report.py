@@ -333,7 +333,7 @@ def _mail_rows(run: dict[str, Any]) -> list[Row]:
     table.append(
         _row(
             "7",
-            "outbox → SMTP sink, mails/s (one replica, one worker; "
+            "outbox → SMTP sink, mails/s (one replica, one worker, unpaced; "
             f"{drain.get('counted', '?')} mails in {drain.get('seconds', '?')} s, nothing "
             f"else running; {drain.get('cpu_ms_per_mail', '?')} ms of CPU per mail, "
             f"{drain.get('cores_used', '?')} of its core)",
@@ -355,7 +355,10 @@ def _mail_rows(run: dict[str, Any]) -> list[Row]:
             "/s",
         )
     )
-    measure = "`GET /me` while the outbox drains ÷ idle (same replica)"
+    measure = (
+        f"`GET /me` while the outbox drains at OUTBOX_MAX_RATE ({mail.get('max_rate', '?')}/s) "
+        "÷ idle (same replica)"
+    )
     ratio = _ratio(run, "mail.me_draining", "mail.me_idle")
     if ratio is not None and not mail.get("me_drain_valid", False):
         # The outbox emptied before a drain-on run ended: that run was partly idle.

@@ -236,6 +236,13 @@ class Settings(_WithRateLimits):
         le=86400,
         description="The longest wait between two attempts at one mail, in seconds.",
     )
+    outbox_max_rate: float = Field(
+        default=50.0,
+        ge=0,
+        le=10000,
+        description="Most mails a worker sends per second (0: no limit): a backlog drains at "
+        "this pace, leaving the CPU to requests and staying within the SMTP provider's rate.",
+    )
     outbox_workers: int = Field(
         default=1,
         ge=0,

@@ -14,7 +14,6 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ from auth_backend.mail import (
     Transport,
     enqueue,
 )
+from auth_backend.mail.messages import Envelope
 from auth_backend.observability import metrics
 from auth_backend.settings import to_async_database_url
 from auth_backend.store.database import Database, open_database
@@ -131,7 +131,7 @@ def make_worker(database: Database, transport: Transport, **overrides: Any) -> O
         "retry_base": 0.05,
         "retry_max": 0.2,
         "poll_interval": 0.05,
-        "lease_seconds": 10.0,
+        "lease_seconds": 30.0,
         "send_timeout": 5.0,
     }
     options.update(overrides)
@@ -332,7 +332,7 @@ class RefusingTransport:
     def __init__(self) -> None:
         self.calls = 0
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, message: Envelope) -> None:
         self.calls += 1
         raise MailDeliveryFailed("SMTPRecipientsRefused: 550 no such user", permanent=True)
 
@@ -357,7 +357,7 @@ class HangingTransport:
     def __init__(self) -> None:
         self.entered = asyncio.Event()
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, message: Envelope) -> None:
         self.entered.set()
         await asyncio.Event().wait()
 
@@ -371,7 +371,7 @@ async def test_a_worker_killed_mid_send_leaves_the_row_to_be_claimed_after_the_l
     recipient = unique_email("lease")
     row_id = await put(database, mail_for(recipient)[0])
     hanging = HangingTransport()
-    doomed = make_worker(database, hanging, lease_seconds=1.0, send_timeout=0.9)
+    doomed = make_worker(database, hanging, lease_seconds=1.0, send_timeout=0.9, batch_size=1)
     task = asyncio.create_task(doomed.run_once())
     await asyncio.wait_for(hanging.entered.wait(), timeout=5)
     task.cancel()
@@ -453,9 +453,9 @@ async def test_two_replicas_drain_one_outbox_delivering_each_mail_exactly_once(
         def __init__(self, inner: SmtpTransport, tally: Counter[str]) -> None:
             self._inner, self._tally = inner, tally
 
-        async def send(self, message: EmailMessage) -> None:
+        async def send(self, message: Envelope) -> None:
             await self._inner.send(message)
-            self._tally[str(message["To"])] += 1
+            self._tally[message.recipient] += 1
 
         async def aclose(self) -> None:
             return None

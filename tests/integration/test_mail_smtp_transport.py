@@ -7,13 +7,12 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 
 from auth_backend.mail import MailDeliveryFailed, SmtpTransport
-from auth_backend.mail.messages import compose
+from auth_backend.mail.messages import Envelope, compose
 from doubles.smtp import SmtpServer, make_certificate
 from doubles.smtp.pytest_plugin import MakeSmtpServer
 from tests.support.accounts import unique_email
@@ -21,7 +20,7 @@ from tests.support.accounts import unique_email
 TIMEOUT = 2.0
 
 
-def message_to(recipient: str) -> EmailMessage:
+def message_to(recipient: str) -> Envelope:
     return compose(
         mail_from="Acme <no-reply@acme.test>",
         recipient=recipient,
@@ -149,3 +148,26 @@ async def test_implicit_tls_smtps(make_smtp_server: MakeSmtpServer) -> None:
     recipient = unique_email("smtps")
     await transport(server.smtps_url, server.ca_file).send(message_to(recipient))
     assert (await server.wait_for(recipient))["To"] == recipient
+
+
+async def test_mails_share_one_connection_which_a_restarted_server_does_not_break(
+    smtp_server: SmtpServer,
+) -> None:
+    # One connection for a backlog: connecting (TCP, STARTTLS, AUTH) costs more than a mail.
+    sender = transport(smtp_server.url, smtp_server.ca_file)
+    first, second, third = (unique_email(name) for name in ("one", "two", "three"))
+    try:
+        await sender.send(message_to(first))
+        connection = sender._client
+        await sender.send(message_to(second))
+        assert connection is not None and sender._client is connection
+        # The server goes away and comes back: the kept connection is dead, and the next mail
+        # goes out on a new one without failing.
+        smtp_server.restart()
+        await sender.send(message_to(third))
+        assert sender._client is not connection
+    finally:
+        await sender.aclose()
+    for recipient in (first, second, third):
+        assert await smtp_server.wait_for(recipient)
+    assert sender._client is None

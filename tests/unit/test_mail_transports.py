@@ -13,7 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 from auth_backend.mail import FileTransport, SmtpTransport, transport_for
-from auth_backend.mail.messages import compose
+from auth_backend.mail.messages import Envelope, compose
 from auth_backend.mail.smtp_url import parse_smtp_url
 from auth_backend.settings import Settings, describe_settings_error
 
@@ -74,7 +74,7 @@ def test_transport_for_picks_smtp_when_a_url_is_set_else_files(tmp_path: Path) -
     assert "hunter2" not in repr(smtp)
 
 
-def _message() -> EmailMessage:
+def _message() -> Envelope:
     return compose(
         mail_from="Acme <no-reply@acme.test>",
         recipient="ada@example.test",

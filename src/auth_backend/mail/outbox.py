@@ -130,6 +130,12 @@ def mark_sent(connection: Connection, row_id: int, now: datetime) -> bool:
     return result.rowcount == 1
 
 
+def mark_all_sent(connection: Connection, row_ids: list[int], now: datetime) -> list[int]:
+    """`mark_sent` for each row, in the caller's one transaction (a batch settled at once);
+    the ids of the rows that were still pending."""
+    return [row_id for row_id in row_ids if mark_sent(connection, row_id, now)]
+
+
 def mark_failed_attempt(
     connection: Connection,
     row_id: int,

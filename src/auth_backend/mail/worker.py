@@ -27,8 +27,8 @@ from auth_backend.mail.messages import compose, message_id
 from auth_backend.mail.outbox import (
     ClaimedMail,
     claim_due,
+    mark_all_sent,
     mark_failed_attempt,
-    mark_sent,
     outbox_stats,
 )
 from auth_backend.mail.transports import Transport, transport_for
@@ -40,15 +40,18 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# Rows claimed (and sent concurrently, one connection each) per round trip to the database.
+# Rows claimed per round trip to the database, then sent one after the other over the
+# transport's one connection and settled together.
 DEFAULT_BATCH_SIZE = 5
 # A send is bounded as a whole, not only per SMTP command: connect, STARTTLS, AUTH, MAIL,
 # RCPT and DATA each get SMTP_TIMEOUT from aiosmtplib, but a server that answers every
 # command just in time must not hold a row past its lease.
 SEND_TIMEOUT_PER_SMTP_TIMEOUT = 3
-# The lease covers the send bound plus settling the row afterwards (a database operation is
-# bounded by DATABASE_CONNECT_TIMEOUT + DATABASE_STATEMENT_TIMEOUT, at most a few minutes).
+# The lease covers a batch's sends, each within its bound, plus settling the rows afterwards
+# (a database operation is bounded by DATABASE_CONNECT_TIMEOUT + DATABASE_STATEMENT_TIMEOUT).
 LEASE_MARGIN_SECONDS = 30.0
+# While a backlog drains, how often the depth and oldest-unsent gauges are refreshed.
+GAUGE_INTERVAL_SECONDS = 1.0
 # Not for secrets: spreads retries so that rows failed together are not retried together.
 _jitter = random.SystemRandom()
 
@@ -71,13 +74,16 @@ class OutboxWorker:
         lease_seconds: float,
         send_timeout: float | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        max_rate: float = 0.0,
         clock: Callable[[], datetime] = _utc_now,
     ) -> None:
-        """`send_timeout` bounds one send as a whole (default: half the lease); the lease
-        must exceed it, or a slow send could be claimed and repeated by another worker."""
-        send_timeout = lease_seconds / 2 if send_timeout is None else send_timeout
-        if not 0 < send_timeout < lease_seconds:
-            raise ValueError("the lease must be longer than the send timeout")
+        """`send_timeout` bounds one send as a whole (default: half the lease over the batch);
+        the lease must exceed a whole batch of them, or a slow batch could be claimed and
+        repeated by another worker."""
+        if send_timeout is None:
+            send_timeout = lease_seconds / (2 * batch_size)
+        if not 0 < send_timeout * batch_size < lease_seconds:
+            raise ValueError("the lease must be longer than a batch of send timeouts")
         if max_attempts < 1 or batch_size < 1:
             raise ValueError("max_attempts and batch_size must be at least 1")
         self._database = database
@@ -90,6 +96,11 @@ class OutboxWorker:
         self._lease = timedelta(seconds=lease_seconds)
         self._send_timeout = send_timeout
         self._batch_size = batch_size
+        # Seconds between two sends (0: as fast as the server takes them). A backlog is
+        # drained at this pace so that sending it leaves the process's CPU to its requests
+        # (bench/RESULTS.md) and stays within an SMTP provider's sending rate.
+        self._send_interval = 1.0 / max_rate if max_rate > 0 else 0.0
+        self._next_send = 0.0
         self._clock = clock
         self._wakeup = asyncio.Event()
         self._stopping = False
@@ -110,8 +121,9 @@ class OutboxWorker:
             retry_base=settings.outbox_retry_base,
             retry_max=settings.outbox_retry_max,
             poll_interval=settings.outbox_poll_interval,
-            lease_seconds=send_timeout + LEASE_MARGIN_SECONDS,
+            lease_seconds=DEFAULT_BATCH_SIZE * send_timeout + LEASE_MARGIN_SECONDS,
             send_timeout=send_timeout,
+            max_rate=settings.outbox_max_rate,
         )
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -150,11 +162,16 @@ class OutboxWorker:
         while not self._stopping:
             self._wakeup.clear()
             try:
-                # A full batch means more may be due: keep going before sleeping.
+                # A full batch means more may be due: keep going before sleeping, and keep the
+                # backlog gauges current while a backlog drains (about once a second).
+                refreshed = asyncio.get_running_loop().time()
                 while not self._stopping:
                     claimed, _sent = await self._round()
                     if claimed < self._batch_size:
                         break
+                    if asyncio.get_running_loop().time() - refreshed >= GAUGE_INTERVAL_SECONDS:
+                        await self.refresh_gauges()
+                        refreshed = asyncio.get_running_loop().time()
                 await self.refresh_gauges()
             except ProviderUnavailable:
                 # store/database.py has logged the cause; wait a poll interval and retry.
@@ -174,36 +191,72 @@ class OutboxWorker:
         return sent
 
     async def _round(self) -> tuple[int, int]:
-        """(rows claimed, mails sent) of one batch."""
+        """(rows claimed, mails sent) of one batch: the batch's mails go out one after the
+        other over the transport's one connection, and those sent are settled together."""
         claimed = await self._database.write_exclusive(
             claim_due, self._clock(), self._lease, self._batch_size
         )
         if not claimed:
             return 0, 0
-        outcomes = await asyncio.gather(*(self._deliver(mail) for mail in claimed))
-        return len(claimed), sum(outcomes)
+        sent = []
+        for mail in claimed:
+            await self._pace()
+            if await self._deliver(mail):
+                sent.append(mail)
+        if sent:
+            await self._settle_sent(sent)
+        return len(claimed), len(sent)
+
+    async def _pace(self) -> None:
+        if not self._send_interval:
+            return
+        now = asyncio.get_running_loop().time()
+        if self._next_send > now:
+            await asyncio.sleep(self._next_send - now)
+        self._next_send = max(now, self._next_send) + self._send_interval
+
+    async def _settle_sent(self, sent: list[ClaimedMail]) -> None:
+        try:
+            settled = set(
+                await self._database.write(mark_all_sent, [mail.id for mail in sent], self._clock())
+            )
+        except Exception as error:
+            # The database went away after the server took the mail: the lease brings the
+            # rows back, and they are sent again (at least once, with the same Message-ID).
+            logger.warning(
+                "outbox: %d sent mails could not be recorded (%s); they are due again when "
+                "their lease ends",
+                len(sent),
+                type(error).__name__,
+            )
+            return
+        for mail in sent:
+            metrics.count_mail_sent(mail.kind)
+            audit(
+                "mail_sent", ip=None, outbox_id=mail.id, kind=mail.kind, attempt=mail.attempts + 1
+            )
+            logger.info(
+                "outbox mail %d (%s) sent on attempt %d", mail.id, mail.kind, mail.attempts + 1
+            )
+            if mail.id not in settled:
+                logger.warning("outbox mail %d was settled by another worker", mail.id)
 
     async def refresh_gauges(self) -> None:
         depth, oldest = await self._database.read(outbox_stats, self._clock())
         metrics.set_outbox_backlog(depth, oldest)
 
     async def _deliver(self, mail: ClaimedMail) -> bool:
-        """Send one claimed row and settle it; True when it was sent. Never raises but
-        CancelledError: one row's trouble must not stop the others."""
+        """Send one claimed row; True when it was sent (settled by the caller), a failure is
+        recorded here. Never raises but CancelledError: one row's trouble must not stop the
+        others."""
         attempt = mail.attempts + 1
         try:
             failure = await self._send(mail)
             if failure is None:
-                settled = await self._database.write(mark_sent, mail.id, self._clock())
-                metrics.count_mail_sent(mail.kind)
-                audit("mail_sent", ip=None, outbox_id=mail.id, kind=mail.kind, attempt=attempt)
-                logger.info("outbox mail %d (%s) sent on attempt %d", mail.id, mail.kind, attempt)
-                if not settled:
-                    logger.warning("outbox mail %d was settled by another worker", mail.id)
                 return True
             await self._record_failure(mail, attempt, failure)
         except Exception as error:
-            # Settling failed (the database went away): the lease brings the row back.
+            # Recording failed (the database went away): the lease brings the row back.
             logger.warning(
                 "outbox mail %d (%s) attempt %d: could not record the outcome (%s); the row "
                 "is due again when its lease ends",
