@@ -52,11 +52,11 @@ def create_app(
     )
     provider = provider or build_provider(settings, database)
     contract = load_contract()
-    # One transport for the replica's workers: an SMTP client per send, or the .eml folder.
-    transport = transport_for(settings)
+    # A transport per worker: each keeps its own SMTP connection (one send at a time on it),
+    # so that more workers send more mail at once.
+    transports = [transport_for(settings) for _ in range(settings.outbox_workers)]
     workers = [
-        OutboxWorker.from_settings(settings, database, transport)
-        for _ in range(settings.outbox_workers)
+        OutboxWorker.from_settings(settings, database, transport) for transport in transports
     ]
 
     @asynccontextmanager
@@ -83,7 +83,8 @@ def create_app(
             # Sends in flight may finish; a row abandoned here is sent again after its lease.
             for worker in workers:
                 await worker.stop(grace=OUTBOX_STOP_GRACE_SECONDS)
-            await transport.aclose()
+            for transport in transports:
+                await transport.aclose()
             await throttle.aclose()
             await provider.aclose()
             await database.aclose()
