@@ -37,7 +37,7 @@ from auth_backend.domain import (
     UserAccount,
 )
 from auth_backend.errors import InvalidCode, NotSupportedByProvider, ServiceError
-from auth_backend.mail.messages import MailKind, OutgoingMail
+from auth_backend.mail.messages import OutgoingMail
 from auth_backend.mail.outbox import enqueue
 from auth_backend.mail.templates import MailTemplates
 from auth_backend.observability.metrics import count_email_flow_step
@@ -64,7 +64,6 @@ LINK_PATHS: dict[Purpose, str] = {
     "recovery": "/reset-password",
     "verification": "/verify-email",
 }
-_FLOW_NAMES: dict[Purpose, str] = {"recovery": "recovery", "verification": "verification"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +177,7 @@ class EmailFlows:
         await self._issue(purpose, normalized, target)
         # The answer leaves no sooner than the floor, whichever branch ran.
         await self._request_floor.pad(started)
-        count_email_flow_step(_FLOW_NAMES[purpose], "requested")
+        count_email_flow_step(purpose, "requested")
         audit(
             f"{purpose}_requested",
             ip=client.ip,
@@ -211,7 +210,8 @@ class EmailFlows:
             upstream_secret=seal(upstream.token_hash, link_token) if upstream else None,
         )
         mail = self._templates.render(
-            _mail_kind(purpose),
+            # A code's purpose names its mail's kind (the same two words).
+            purpose,
             target.email,
             code=code.code,
             link=f"{self._settings.link_base.rstrip('/')}{LINK_PATHS[purpose]}#token={link_token}",
@@ -243,7 +243,7 @@ class EmailFlows:
         if row is None:
             # Wrong, expired, used, superseded and unknown all take as long, and answer alike.
             await self._rejection_floor.pad(started)
-            count_email_flow_step(_FLOW_NAMES[purpose], "rejected")
+            count_email_flow_step(purpose, "rejected")
             audit(f"{purpose}_code_rejected", ip=client.ip, reason=InvalidCode.code)
             raise InvalidCode()
         upstream_token_hash = None
@@ -286,10 +286,6 @@ class EmailFlows:
         if self._verification is None:
             raise NotSupportedByProvider(Capability.EMAIL_VERIFICATION)
         return self._verification
-
-
-def _mail_kind(purpose: Purpose) -> MailKind:
-    return "recovery" if purpose == "recovery" else "verification"
 
 
 def _store_code_and_mail(
